@@ -1,0 +1,208 @@
+"""The command line as users run it: modes, batch, errors, and never a partial output."""
+
+import shutil
+import socket
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from media import make_clip, read_clip
+from PIL import Image
+
+from vidstyle import __version__
+from vidstyle.cli import main
+
+FAST = ["--steps", "2", "--train-size", "64", "--device", "cpu", "-q"]
+
+
+def run(*args):
+    return main([str(a) for a in args])
+
+
+def _leftovers(folder):
+    return sorted(p.name for p in folder.iterdir() if ".partial" in p.name)
+
+
+@pytest.fixture
+def clip(tmp_path):
+    return make_clip(tmp_path / "clip.mp4", frames=5)
+
+
+@pytest.fixture
+def photo(tmp_path):
+    yy, xx = np.mgrid[0:45, 0:61]
+    rgb = np.stack([xx * 4, yy * 5, (xx + yy) * 2], -1).astype(np.uint8)
+    Image.fromarray(rgb).save(tmp_path / "photo.jpg")
+    return tmp_path / "photo.jpg"
+
+
+def test_video_default_output_beside_the_input(clip, style_path):
+    assert run(clip, "--style", style_path, *FAST) == 0
+    out = clip.with_name("clip_styled.mp4")
+    assert read_clip(out).frames == 5
+    assert _leftovers(clip.parent) == []
+
+
+def test_image_mode_keeps_size_and_writes_png(photo, style_path):
+    assert run(photo, "--style", style_path, *FAST) == 0
+    out = Image.open(photo.with_name("photo_styled.png"))
+    assert out.format == "PNG" and out.size == (61, 45)
+
+
+def test_rgba_image_keeps_its_alpha(tmp_path, style_path):
+    rgba = np.zeros((20, 30, 4), np.uint8)
+    rgba[..., 3] = np.arange(30, dtype=np.uint8)[None, :] * 8
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "a.png")
+    assert run(tmp_path / "a.png", "--style", style_path, "-o", tmp_path / "b.png", *FAST) == 0
+    out = np.asarray(Image.open(tmp_path / "b.png"))
+    assert out.shape == (20, 30, 4) and np.array_equal(out[..., 3], rgba[..., 3])
+
+
+def test_folder_of_frames_keeps_names(tmp_path, photo, style_path):
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for i in range(3):
+        shutil.copy(photo, frames / f"f{i:03d}.jpg")
+    (frames / "notes.txt").write_text("not a frame")
+    assert run(frames, "--style", style_path, *FAST) == 0
+    out = tmp_path / "frames_styled"
+    assert sorted(p.name for p in out.iterdir()) == ["f000.jpg", "f001.jpg", "f002.jpg"]
+    assert Image.open(out / "f001.jpg").size == (61, 45)
+    assert _leftovers(tmp_path) == []
+
+
+def test_batch_trains_once_and_survives_a_bad_input(tmp_path, clip, photo, style_path, capsys):
+    other = make_clip(tmp_path / "second.mkv", frames=4)
+    bad = tmp_path / "bad.mp4"
+    bad.write_text("not a video")
+    out = tmp_path / "out"
+    out.mkdir()
+    code = main([str(clip), str(bad), str(other), str(photo), "--style", str(style_path), "--out-dir", str(out),
+                 "--steps", "2", "--train-size", "64", "--device", "cpu"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert sorted(p.name for p in out.iterdir()) == ["clip_styled.mp4", "photo_styled.png", "second_styled.mkv"]
+    assert err.count("training the style model") == 1  # trained once, reused for all inputs
+    assert "3 of 4 inputs stylized" in err and "bad.mp4: FAILED" in err and "not a readable video" in err
+    assert "Traceback" not in err
+
+
+def test_saved_model_is_reused_without_training(tmp_path, photo, style_path, capsys):
+    model = tmp_path / "starry.pt"
+    assert run(photo, "--style", style_path, "--save-model", model, "-o", tmp_path / "a.png", *FAST) == 0
+    capsys.readouterr()
+    assert run(photo, "--model", model, "-o", tmp_path / "b.png", "--device", "cpu") == 0
+    err = capsys.readouterr().err
+    assert "training" not in err and "loaded style model" in err
+    a, b = np.asarray(Image.open(tmp_path / "a.png")), np.asarray(Image.open(tmp_path / "b.png"))
+    assert np.array_equal(a, b)
+
+
+def _error(capsys, *args):
+    code = run(*args)
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code != 0
+    assert "Traceback" not in err
+    return code, lines[-1]
+
+
+def test_missing_input(tmp_path, style_path, capsys):
+    code, line = _error(capsys, tmp_path / "nope.mp4", "--style", style_path, *FAST)
+    assert line == f"vidstyle: error: input {tmp_path / 'nope.mp4'} does not exist; check the path"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_not_a_video(tmp_path, style_path, capsys):
+    fake = tmp_path / "fake.mp4"
+    fake.write_bytes(b"\x00" * 1000)
+    _, line = _error(capsys, fake, "--style", style_path, *FAST)
+    assert "is not a readable video" in line and "pass an MP4" in line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fake.mp4"]
+
+
+def test_audio_only_file_is_not_a_video(tmp_path, style_path, capsys):
+    import av
+
+    path = tmp_path / "sound.m4a"
+    with av.open(str(path), "w") as out:
+        s = out.add_stream("aac", rate=48000)
+        frame = av.AudioFrame.from_ndarray(np.zeros((2, 1024), np.float32), format="fltp", layout="stereo")
+        frame.sample_rate = 48000
+        out.mux(s.encode(frame))
+        out.mux(s.encode(None))
+    _, line = _error(capsys, path, "--style", style_path, *FAST)
+    assert "has no video stream" in line
+
+
+def test_style_that_is_not_an_image(clip, tmp_path, capsys):
+    bad_style = tmp_path / "style.jpg"
+    bad_style.write_text("text")
+    _, line = _error(capsys, clip, "--style", bad_style, *FAST)
+    assert "style file" in line and "is not a readable image" in line
+    assert not clip.with_name("clip_styled.mp4").exists()
+
+
+def test_missing_style_option(clip, capsys):
+    _, line = _error(capsys, clip, *FAST)
+    assert "--style" in line
+
+
+def test_output_equal_to_input(clip, style_path, capsys):
+    before = clip.read_bytes()
+    _, line = _error(capsys, clip, "--style", style_path, "-o", clip, "--overwrite", *FAST)
+    assert "is the input itself" in line
+    assert clip.read_bytes() == before
+
+
+def test_existing_output_needs_overwrite(clip, style_path, capsys):
+    out = clip.with_name("clip_styled.mp4")
+    out.write_bytes(b"keep me")
+    _, line = _error(capsys, clip, "--style", style_path, *FAST)
+    assert "already exists; pass --overwrite" in line
+    assert out.read_bytes() == b"keep me"
+    assert run(clip, "--style", style_path, "--overwrite", *FAST) == 0
+    assert read_clip(out).frames == 5
+
+
+def test_offline_without_weights_stops_before_any_work(clip, style_path, capsys, monkeypatch):
+    monkeypatch.delenv("VIDSTYLE_VGG_WEIGHTS")
+    monkeypatch.setattr(socket, "getaddrinfo", lambda *a, **k: (_ for _ in ()).throw(socket.gaierror(-2, "offline")))
+    _, line = _error(capsys, clip, "--style", style_path, *FAST)
+    assert "VGG19 ImageNet weights are not available" in line and "--vgg-weights" in line
+    assert sorted(p.name for p in clip.parent.iterdir() if p.name != "torch-home") == ["clip.mp4"]
+
+
+def test_bad_option_value_is_a_usage_error(clip, style_path, capsys):
+    code = run(clip, "--style", style_path, "--crf", "99")
+    assert code == 2 and "--crf" in capsys.readouterr().err
+
+
+def test_debug_flag_shows_the_traceback(tmp_path, style_path, capsys, monkeypatch):
+    monkeypatch.setenv("VIDSTYLE_DEBUG", "1")
+    run(tmp_path / "nope.mp4", "--style", style_path)
+    assert "Traceback" in capsys.readouterr().err
+
+
+def test_ctrl_c_leaves_no_partial_output(clip, style_path, capsys, monkeypatch):
+    from vidstyle import stylize
+
+    calls = []
+
+    def interrupted(self, frames):
+        calls.append(1)
+        if len(calls) > 2:
+            raise KeyboardInterrupt
+        return frames
+
+    monkeypatch.setattr(stylize.Stylizer, "__call__", interrupted)
+    code = run(clip, "--style", style_path, *FAST)
+    assert code == 130 and "interrupted" in capsys.readouterr().err
+    assert sorted(p.name for p in clip.parent.iterdir() if p.name != "torch-home") == ["clip.mp4"]
+
+
+def test_version_and_python_dash_m():
+    assert main(["--version"]) == 0
+    done = subprocess.run([sys.executable, "-m", "vidstyle", "--version"], capture_output=True, text=True)
+    assert done.returncode == 0 and __version__ in done.stdout

@@ -1,0 +1,78 @@
+import pytest
+import torch
+
+from vidstyle.config import GeneratorConfig
+from vidstyle.generator import Bottleneck, HRNetGenerator, count_parameters
+from vidstyle.train import build_generator
+
+
+@pytest.mark.parametrize("height,width", [(64, 64), (37, 53), (242, 318), (1, 7), (33, 4)])
+def test_any_size_comes_back_at_the_same_size(height, width):
+    g = HRNetGenerator().eval()
+    x = torch.randn(2, 3, height, width)
+    with torch.inference_mode():
+        y = g(x)
+    assert y.shape == (2, 3, height, width)
+    assert torch.isfinite(y).all()
+
+
+def test_padding_is_cropped_not_resized():
+    """An odd-sized image gives the same pixels as the top-left of its padded version would:
+    the network sees the image at its own scale."""
+    g = HRNetGenerator().eval()
+    x = torch.randn(1, 3, 40, 48)
+    with torch.inference_mode():
+        full = g(x)
+        cropped_input = g(x[..., :39, :47])
+    # interior pixels (far from the changed border) agree closely; InstanceNorm statistics
+    # shift a little with the border, so compare loosely but far below a resize's error.
+    assert (full[..., 4:30, 4:36] - cropped_input[..., 4:30, 4:36]).abs().mean() < 0.1
+
+
+def test_layer_plan_matches_the_reference():
+    g = HRNetGenerator()
+    # Used parameters of the reference HRNet (its ~71k also counts three unused shortcuts).
+    assert count_parameters(g) == 64607
+    assert sum(isinstance(m, Bottleneck) for m in g.modules()) == 8
+    norms = [m for m in g.modules() if isinstance(m, torch.nn.InstanceNorm2d)]
+    assert norms and all(not m.affine for m in norms)
+    convs = [m for m in g.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert all(m.padding_mode == "zeros" for m in convs)
+    assert sorted({m.stride[0] for m in convs}) == [1, 2, 4]
+    assert not any(isinstance(m, (torch.nn.MaxPool2d, torch.nn.Dropout, torch.nn.Tanh, torch.nn.Sigmoid))
+                   for m in g.modules())
+    assert isinstance(g.head[-1], torch.nn.Conv2d)  # no output activation
+
+
+def test_output_is_not_squashed_into_a_range():
+    g = HRNetGenerator().eval()
+    with torch.inference_mode():
+        y = g(torch.randn(1, 3, 32, 32) * 5)
+    assert y.min() < 0 or y.max() > 1  # lives in normalised space, unbounded
+
+
+def test_forward_does_not_change_its_input():
+    g = HRNetGenerator()
+    x = torch.randn(1, 3, 30, 34)
+    before = x.clone()
+    g(x).sum().backward()
+    assert torch.equal(x, before)
+
+
+def test_seeded_build_repeats_and_leaves_global_rng_alone():
+    torch.manual_seed(123)
+    expected_next = torch.rand(1)
+    torch.manual_seed(123)
+    a = build_generator(GeneratorConfig(), seed=5, device=torch.device("cpu"))
+    b = build_generator(GeneratorConfig(), seed=5, device=torch.device("cpu"))
+    assert torch.rand(1) == expected_next
+    for pa, pb in zip(a.parameters(), b.parameters(), strict=True):
+        assert torch.equal(pa, pb)
+    c = build_generator(GeneratorConfig(), seed=6, device=torch.device("cpu"))
+    assert not torch.equal(next(a.parameters()), next(c.parameters()))
+
+
+def test_width_comes_from_the_config():
+    g = HRNetGenerator(GeneratorConfig(base_channels=8))
+    assert g.full1.body[-3].out_channels == 8
+    assert count_parameters(g) < 64607 / 2

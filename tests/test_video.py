@@ -1,0 +1,138 @@
+"""Video I/O: what goes in comes out — frame count, timestamps, rate, size, rotation, audio."""
+
+from fractions import Fraction
+
+import numpy as np
+import pytest
+from media import make_clip, pattern, read_clip, smooth
+
+from vidstyle import video
+from vidstyle.cli import main
+from vidstyle.config import EncodeConfig
+from vidstyle.reporting import Reporter
+
+FAST = ["--steps", "2", "--train-size", "64", "--device", "cpu", "-q"]
+
+
+def stylize(src, out, style, *extra):
+    code = main([str(src), "--style", str(style), "-o", str(out), *FAST, *extra])
+    assert code == 0
+    return read_clip(out)
+
+
+def identity_transcode(src, out, suffix=None, messages=None):
+    info = video.probe(src)
+    reporter = Reporter(quiet=True)
+    if messages is not None:
+        reporter.warn = messages.append
+    frames = video.transcode(src, out, suffix or out.suffix, info, lambda batch: batch, 3, EncodeConfig(), reporter)
+    return frames, read_clip(out)
+
+
+def test_2997_fps_with_aac_keeps_frames_timestamps_and_audio(tmp_path, style_path):
+    src = make_clip(tmp_path / "ntsc.mp4", frames=15, time_base=Fraction(1, 30000), rate=Fraction(30000, 1001))
+    before = read_clip(src)
+    after = stylize(src, tmp_path / "out.mp4", style_path)
+    assert after.frames == before.frames == 15
+    assert after.pts == before.pts and after.time_base == before.time_base
+    assert after.rate == Fraction(30000, 1001)
+    assert after.size == before.size
+    assert after.duration == pytest.approx(before.duration, abs=1e-3)
+    assert after.audio == before.audio  # same codec, packet count and bytes: copied, not re-encoded
+    assert after.audio[0][0] == "aac" and after.audio[0][1] > 10
+    assert after.pix_fmt == "yuv420p"
+    assert not np.array_equal(after.first_rgb, before.first_rgb)  # it was stylized
+
+
+def test_variable_frame_rate_stays_variable(tmp_path, style_path):
+    pts = [0, 40, 90, 100, 180, 260, 270, 400, 410, 500]
+    src = make_clip(tmp_path / "vfr.mp4", frames=len(pts), time_base=Fraction(1, 1000), pts=pts)
+    before = read_clip(src)
+    after = stylize(src, tmp_path / "out.mp4", style_path)
+    assert after.times == pytest.approx(before.times, abs=1e-6)
+    gaps = np.diff(after.times)
+    assert gaps.max() > 3 * gaps.min()
+
+
+def test_odd_size_and_rotation_are_kept(tmp_path, style_path):
+    src = make_clip(tmp_path / "rot.mp4", width=318, height=242, frames=4, rotation=90)
+    before = read_clip(src)
+    assert before.rotation == 90
+    after = stylize(src, tmp_path / "out.mp4", style_path)
+    assert after.size == (318, 242) and after.rotation == 90 and after.frames == 4
+
+
+def test_odd_width_and_height_keep_their_exact_size(tmp_path):
+    src = make_clip(tmp_path / "odd.mkv", width=97, height=63, frames=3, audio=None)
+    messages = []
+    frames, after = identity_transcode(src, tmp_path / "out.mkv", messages=messages)
+    assert frames == 3 and after.size == (97, 63) and after.pix_fmt == "yuv444p"
+    assert any("odd side" in m for m in messages)
+
+
+def _first_rgb(path):
+    return video.frames_at_times(path, [0.0])[0].astype(int)
+
+
+def test_identity_transcode_keeps_pixels(tmp_path):
+    src = make_clip(tmp_path / "c.mp4", painter=smooth, width=128, height=96, frames=3, audio=None)
+    assert np.abs(_first_rgb(src) - smooth(128, 96, 0)).mean() < 1.0  # our decode is exact
+    identity_transcode(src, tmp_path / "out.mp4")
+    before, after = _first_rgb(src), _first_rgb(tmp_path / "out.mp4")
+    # no colour-matrix, range or rounding shift: a decode+encode round trip stays put
+    assert np.abs(after - before).mean() < 1.0
+    assert np.abs(after.mean(axis=(0, 1)) - before.mean(axis=(0, 1))).max() < 0.3
+
+
+def test_every_audio_stream_is_copied(tmp_path):
+    src = make_clip(tmp_path / "two.mkv", frames=6, audio="libopus", audio_streams=2)
+    before = read_clip(src)
+    _, after = identity_transcode(src, tmp_path / "out.mp4")
+    assert len(after.audio) == 2 and after.audio == before.audio
+
+
+def test_audio_is_reencoded_only_where_the_container_cannot_hold_it(tmp_path):
+    src = make_clip(tmp_path / "opus.mkv", frames=6, audio="libopus")
+    messages = []
+    _, after = identity_transcode(src, tmp_path / "out.3gp", messages=messages)
+    assert after.audio[0][0] == "aac" and after.audio[0][1] > 0
+    assert any("re-encoding audio" in m and "opus" in m for m in messages)
+
+
+def test_mkv_output_keeps_frame_timing_to_the_millisecond(tmp_path):
+    src = make_clip(tmp_path / "ntsc.mp4", frames=8, time_base=Fraction(1, 30000), rate=Fraction(30000, 1001))
+    before = read_clip(src)
+    _, after = identity_transcode(src, tmp_path / "out.mkv")
+    # Matroska stores no negative times, so its muxer shifts the whole file by the AAC
+    # priming delay (as `ffmpeg -c copy` does); the timing between frames is unchanged.
+    offset = after.times[0] - before.times[0]
+    assert 0 <= offset < 0.05
+    assert [t - offset for t in after.times] == pytest.approx(before.times, abs=1e-3)
+    assert after.audio[0][1] == before.audio[0][1]
+
+
+def test_keyframe_by_index_time_and_middle(tmp_path):
+    src = make_clip(tmp_path / "k.mp4", width=64, height=48, frames=10, audio=None)
+    info = video.probe(src)
+    assert info.frames == 10 and info.rate == 25 and info.duration == pytest.approx(0.4)
+
+    def nearest(rgb):
+        errors = [np.abs(rgb.astype(int) - pattern(64, 48, i)).mean() for i in range(10)]
+        return int(np.argmin(errors))
+
+    assert nearest(video.keyframe(src, "#7", info)) == 7
+    assert nearest(video.keyframe(src, "0.2", info)) == 5
+    assert nearest(video.keyframe(src, None, info)) == 5
+    assert [nearest(f) for f in video.frames_at_times(src, video.spread_times(info, 2))] == [2, 7]
+
+
+@pytest.mark.parametrize("spec", ["abc", "#-1", "-2", "#x"])
+def test_bad_keyframe_spec(spec):
+    with pytest.raises(Exception, match="--keyframe"):
+        video.parse_keyframe(spec)
+
+
+def test_finetuning_on_more_frames_runs(tmp_path, style_path):
+    src = make_clip(tmp_path / "f.mp4", frames=6)
+    after = stylize(src, tmp_path / "out.mp4", style_path, "--finetune-frames", "2", "--finetune-steps", "2")
+    assert after.frames == 6

@@ -1,0 +1,126 @@
+"""The `vidstyle` command line. `main(argv)` returns the exit code, so tests can call it.
+
+Every expected failure is one line on stderr and a non-zero exit; VIDSTYLE_DEBUG=1 adds the
+traceback. Options become a typed `RunConfig` here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from pathlib import Path
+
+import click
+
+from vidstyle import __version__
+from vidstyle.config import DEVICE_CHOICES, EncodeConfig, RunConfig, TrainConfig
+from vidstyle.errors import VidstyleError
+
+X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
+EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.argument("inputs", nargs=-1, type=click.Path(path_type=Path))
+@click.option("-s", "--style", type=click.Path(path_type=Path), help="Style image (PNG/JPEG/WebP).")
+@click.option("-o", "--output", type=click.Path(path_type=Path),
+              help="Output file (or folder, for a folder input). Default: INPUT_styled.EXT beside the input.")
+@click.option("--out-dir", type=click.Path(path_type=Path), help="Folder for the outputs of several inputs.")
+@click.option("--steps", type=click.IntRange(min=0), help="Training steps. Default: 200 on CPU, 1000 on GPU.")
+@click.option("--train-size", type=click.IntRange(min=32),
+              help="Long side of the keyframe during training, aspect kept. Default: 256 on CPU, 512 on GPU.")
+@click.option("--content-weight", type=float, default=150.0, show_default=True, help="Weight of the content loss.")
+@click.option("--style-weight", type=float, default=1.0, show_default=True, help="Weight of the style loss.")
+@click.option("--keyframe", help="Frame to train on: seconds (2.5) or a frame index (#40). Default: the middle.")
+@click.option("--finetune-frames", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Fine-tune on this many more frames spread over the clip.")
+@click.option("--finetune-steps", type=click.IntRange(min=1), help="Fine-tuning steps. Default: half of --steps.")
+@click.option("--batch-size", type=click.IntRange(min=1),
+              help="Frames per forward pass. Default: 1 on CPU, 4 on GPU.")
+@click.option("--crf", type=click.IntRange(0, 51), default=18, show_default=True,
+              help="H.264 quality (lower is better).")
+@click.option("--preset", type=click.Choice(X264_PRESETS), default="medium", show_default=True,
+              help="x264 speed preset.")
+@click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for the generator's initial weights.")
+@click.option("--vgg-weights", envvar="VIDSTYLE_VGG_WEIGHTS",
+              help="Loss-network weights: a torchvision vgg19 state-dict file, or 'random' (tests only). "
+                   "Default: torchvision's ImageNet weights from the torch hub cache. [env: VIDSTYLE_VGG_WEIGHTS]")
+@click.option("--model", "model_path", type=click.Path(path_type=Path),
+              help="Reuse a style model saved with --save-model.")
+@click.option("--save-model", type=click.Path(path_type=Path), help="Save the trained style model here.")
+@click.option("--overwrite", is_flag=True, help="Replace existing outputs.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars or info messages (warnings still show).")
+@click.version_option(__version__, "--version", prog_name="vidstyle")
+def command(inputs: tuple[Path, ...], output: Path | None, out_dir: Path | None, quiet: bool, **options) -> int:
+    """Stylize videos, images or folders of frames with a neural network trained on a style image.
+
+    \b
+    vidstyle clip.mp4 --style art.jpg            -> clip_styled.mp4
+    vidstyle photo.jpg --style art.jpg           -> photo_styled.png
+    vidstyle a.mp4 b.mov --style art.jpg --out-dir out/
+    """
+    if not inputs:
+        raise click.UsageError("no input given; pass a video, an image or a folder of frames")
+    from vidstyle.pipeline import run as run_pipeline  # torch loads here, not for --help/--version
+    from vidstyle.reporting import Reporter
+
+    config = _run_config(quiet=quiet, **options)
+    reporter = Reporter(quiet)
+    results = run_pipeline(list(inputs), config, reporter, output=output, out_dir=out_dir)
+    if len(inputs) > 1:
+        _print_summary(results)
+    return 0 if all(r.ok for r in results) else EXIT_FAILED
+
+
+def _run_config(*, style, steps, train_size, content_weight, style_weight, keyframe, finetune_frames,
+                finetune_steps, batch_size, crf, preset, device, seed, vgg_weights, model_path, save_model,
+                overwrite, quiet) -> RunConfig:
+    train = TrainConfig(steps=steps, train_size=train_size, content_weight=content_weight, style_weight=style_weight,
+                        seed=seed, finetune_frames=finetune_frames, finetune_steps=finetune_steps)
+    return RunConfig(
+        style=str(style) if style else None, train=train, encode=EncodeConfig(crf=crf, preset=preset),
+        device=device, batch_size=batch_size, keyframe=keyframe, vgg_weights=vgg_weights or None,
+        model_path=str(model_path) if model_path else None, save_model=str(save_model) if save_model else None,
+        overwrite=overwrite, quiet=quiet,
+    )
+
+
+def _print_summary(results: list) -> None:
+    ok = sum(r.ok for r in results)
+    click.echo(f"vidstyle: {ok} of {len(results)} inputs stylized", err=True)
+    for r in results:
+        status = f"ok      {r.job.output}" if r.ok else f"FAILED  {r.message}"
+        click.echo(f"  {r.job.input}: {status}", err=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI and return its exit code instead of exiting."""
+    debug = os.environ.get("VIDSTYLE_DEBUG", "") not in ("", "0")
+    try:
+        code = command.main(args=argv, prog_name="vidstyle", standalone_mode=False)
+    except click.ClickException as exc:
+        exc.show()
+        return EXIT_USAGE
+    except (click.Abort, KeyboardInterrupt):
+        click.echo("vidstyle: interrupted; no partial output was left behind", err=True)
+        return EXIT_INTERRUPTED
+    except VidstyleError as exc:
+        if debug:
+            traceback.print_exc()
+        click.echo(f"vidstyle: error: {exc}", err=True)
+        return exc.exit_code
+    except Exception as exc:  # a bug: say so in one line, traceback on request
+        if debug:
+            traceback.print_exc()
+        detail = str(exc).splitlines()[0] if str(exc) else ""
+        click.echo(f"vidstyle: internal error: {exc.__class__.__name__}: {detail} "
+                   "(set VIDSTYLE_DEBUG=1 for the traceback)", err=True)
+        return EXIT_FAILED
+    return int(code or 0)
+
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(main())

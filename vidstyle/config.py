@@ -1,0 +1,107 @@
+"""Typed option objects: the contract between the CLI, the pipeline, the trainer and the model.
+
+Options flow as these frozen dataclasses from `cli.py` down; nothing reads globals. Device-
+dependent defaults (training steps and size) are left as ``None`` here and resolved once the
+device is known, so one config describes a run on a laptop CPU and on a GPU alike.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+# Reference style-layer weights (Li et al. 2019 code): deeper layers count more.
+STYLE_LAYER_WEIGHTS: dict[str, float] = {
+    "conv1_1": 0.1,
+    "conv2_1": 0.2,
+    "conv3_1": 0.4,
+    "conv4_1": 0.8,
+    "conv5_1": 1.6,
+}
+CONTENT_LAYER = "conv4_2"
+
+# Defaults that depend on the device. The GPU ones follow the reference schedule; the CPU
+# ones keep the bundled sample under ten minutes on a 2-core laptop (see README, "Defaults").
+GPU_STEPS, GPU_TRAIN_SIZE = 1000, 512
+CPU_STEPS, CPU_TRAIN_SIZE = 200, 256
+DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
+
+
+@dataclass(frozen=True)
+class GeneratorConfig:
+    """Shape of the HRNet generator; stored inside every saved style model.
+
+    ``base_channels`` is the width of the full-resolution branch (16 in the paper); the
+    other widths follow from it (x2 at stage 2, x4 from stage 3 on).
+    """
+
+    base_channels: int = 16
+    image_channels: int = 3
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> GeneratorConfig:
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How the generator is trained on a keyframe and optionally fine-tuned on more frames."""
+
+    steps: int | None = None  # None: CPU_STEPS or GPU_STEPS, by device
+    train_size: int | None = None  # long side in pixels; None: by device
+    content_weight: float = 150.0
+    style_weight: float = 1.0
+    lr: float = 5e-3
+    lr_decay: float = 0.9
+    lr_decay_every: int = 200
+    seed: int = 0
+    finetune_frames: int = 0
+    finetune_steps: int | None = None  # None: half of `steps`
+    style_layer_weights: dict[str, float] = field(
+        default_factory=lambda: dict(STYLE_LAYER_WEIGHTS)
+    )
+    content_layer: str = CONTENT_LAYER
+
+    def for_device(self, device_type: str) -> TrainConfig:
+        """Fill the device-dependent defaults (steps, train size) for ``device_type``."""
+        on_gpu = device_type in ("cuda", "mps")
+        steps = self.steps if self.steps is not None else (GPU_STEPS if on_gpu else CPU_STEPS)
+        size = self.train_size if self.train_size is not None else (
+            GPU_TRAIN_SIZE if on_gpu else CPU_TRAIN_SIZE
+        )
+        ft_steps = self.finetune_steps if self.finetune_steps is not None else max(1, steps // 2)
+        return replace(self, steps=steps, train_size=size, finetune_steps=ft_steps)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class EncodeConfig:
+    """Video encoder settings: H.264 in yuv420p plays everywhere."""
+
+    codec: str = "libx264"
+    crf: int = 18
+    preset: str = "medium"
+    pix_fmt: str = "yuv420p"
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything one `vidstyle` invocation needs besides its inputs and outputs."""
+
+    style: str | None = None
+    train: TrainConfig = field(default_factory=TrainConfig)
+    encode: EncodeConfig = field(default_factory=EncodeConfig)
+    device: str = "auto"
+    batch_size: int | None = None  # None: 1 on the CPU, 4 on a GPU
+    keyframe: str | None = None  # "12.5" seconds or "#40" frame index; None: middle
+    vgg_weights: str | None = None  # None: torchvision ImageNet weights; a path; or "random"
+    model_path: str | None = None  # load a saved style model instead of training
+    save_model: str | None = None  # save the trained style model here
+    overwrite: bool = False
+    quiet: bool = False

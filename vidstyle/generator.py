@@ -1,0 +1,111 @@
+"""The HRNet generator of Li et al. 2019 ("High-Resolution Network for Photorealistic Style
+Transfer"), written from the layer plan in the design notes.
+
+A full-resolution branch runs through the whole network and is fused with half- and
+quarter-resolution branches, so fine structure survives stylization. Input and output live
+in ImageNet-normalised space: there is no output activation, the caller de-normalises.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from vidstyle.config import GeneratorConfig
+
+SIZE_MULTIPLE = 4  # two halvings: height and width must divide by 4 inside the network
+
+
+def _conv(cin: int, cout: int, kernel: int = 3, stride: int = 1) -> nn.Conv2d:
+    """Zero-padded convolution (reflection padding was reported to look worse)."""
+    return nn.Conv2d(cin, cout, kernel, stride=stride, padding=kernel // 2)
+
+
+class Bottleneck(nn.Module):
+    """ResNet bottleneck with InstanceNorm: 1x1 -> 3x3 -> 1x1, each conv-IN-ReLU, plus a shortcut.
+
+    The shortcut is the identity when the width does not change, else a 1x1 conv + IN.
+    """
+
+    def __init__(self, cin: int, cout: int) -> None:
+        super().__init__()
+        mid = cout // 4
+        self.body = nn.Sequential(
+            _conv(cin, mid, 1), nn.InstanceNorm2d(mid), nn.ReLU(),
+            _conv(mid, mid, 3), nn.InstanceNorm2d(mid), nn.ReLU(),
+            _conv(mid, cout, 1), nn.InstanceNorm2d(cout), nn.ReLU(),
+        )
+        self.shortcut: nn.Module = (
+            nn.Identity() if cin == cout else nn.Sequential(_conv(cin, cout, 1), nn.InstanceNorm2d(cout))
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(self.body(x) + self.shortcut(x))
+
+
+def _upsample(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    return F.interpolate(x, size=like.shape[-2:], mode="bilinear", align_corners=False)
+
+
+class HRNetGenerator(nn.Module):
+    """Stages 1-8 of the reference HRNet (about 71k parameters at base width 16).
+
+    Any height and width is accepted: the input is edge-padded to a multiple of 4 and the
+    output cropped back, never resized.
+    """
+
+    def __init__(self, config: GeneratorConfig | None = None) -> None:
+        super().__init__()
+        self.config = config or GeneratorConfig()
+        c1 = self.config.base_channels
+        c2, c4 = 2 * c1, 4 * c1
+        rgb = self.config.image_channels
+        # stage 1-2: full resolution, and the first strided jump to 1/2
+        self.full1 = Bottleneck(rgb, c1)
+        self.full2 = Bottleneck(c1, c2)
+        self.down_1to2 = _conv(c1, c2, stride=2)
+        # stage 3: three branches, each a concatenation of two paths
+        self.full3 = Bottleneck(c2, c2)
+        self.half3_from_full = _conv(c2, c2, stride=2)
+        self.half3 = Bottleneck(c2, c2)
+        self.quarter3_from_full = _conv(c2, c2, stride=4)
+        self.quarter3_from_half = _conv(c2, c2, stride=2)
+        # stage 4: full resolution fuses all three branches
+        self.full4 = Bottleneck(2 * c2, c4)
+        # stages 5-8: back down to an image
+        self.head = nn.Sequential(
+            Bottleneck(3 * c4, c4),
+            Bottleneck(c4, c2),
+            Bottleneck(c2, c1),
+            _conv(c1, rgb),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        padded = _pad_to_multiple(x, SIZE_MULTIPLE)
+        out = self._forward_padded(padded)
+        return out[..., :h, :w]
+
+    def _forward_padded(self, x: torch.Tensor) -> torch.Tensor:
+        m1 = self.full1(x)
+        m2 = self.full2(m1)
+        m3 = self.down_1to2(m1)
+        full = torch.cat((self.full3(m2), _upsample(m3, m2)), dim=1)
+        half = torch.cat((self.half3_from_full(m2), self.half3(m3)), dim=1)
+        quarter = torch.cat((self.quarter3_from_full(m2), self.quarter3_from_half(m3)), dim=1)
+        fused = torch.cat((self.full4(full), _upsample(half, full), _upsample(quarter, full)), dim=1)
+        return self.head(fused)
+
+
+def _pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
+    """Replicate-pad the bottom/right edges so height and width divide by ``multiple``."""
+    h, w = x.shape[-2:]
+    pad_h, pad_w = (-h) % multiple, (-w) % multiple
+    if pad_h == 0 and pad_w == 0:
+        return x
+    return F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())

@@ -1,0 +1,115 @@
+"""Still images in and out: every PIL mode users meet, EXIF orientation, and the conversions
+between uint8 RGB arrays and the model's ImageNet-normalised tensors.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from vidstyle.errors import InputError, OutputError
+from vidstyle.vgg import imagenet_denormalize, imagenet_normalize
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
+_SAVE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP",
+                 ".bmp": "BMP", ".tif": "TIFF", ".tiff": "TIFF"}
+
+
+@dataclass(frozen=True)
+class LoadedImage:
+    """An image as the stylizer sees it: 8-bit RGB, plus the alpha channel to put back."""
+
+    rgb: np.ndarray  # (H, W, 3) uint8, upright (EXIF orientation applied)
+    alpha: np.ndarray | None  # (H, W) uint8, or None
+
+
+def is_image_path(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_SUFFIXES
+
+
+def load_image(path: Path, role: str = "input") -> LoadedImage:
+    """Read any common image as upright 8-bit RGB (+ alpha); a one-line error otherwise."""
+    try:
+        with Image.open(path) as im:
+            im.load()
+            image = ImageOps.exif_transpose(im)
+    except FileNotFoundError:
+        raise InputError(f"{role} image {path} does not exist; check the path") from None
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise InputError(f"{role} file {path} is not a readable image ({exc.__class__.__name__}); "
+                         "use a PNG, JPEG or WebP file") from None
+    return _to_rgb_alpha(image)
+
+
+def _to_rgb_alpha(image: Image.Image) -> LoadedImage:
+    mode = image.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        return LoadedImage(rgb=np.repeat(_high_depth_to_uint8(image)[..., None], 3, axis=2), alpha=None)
+    if mode == "P":
+        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+    elif mode in ("LA", "PA"):
+        image = image.convert("RGBA")
+    alpha = None
+    if image.mode == "RGBA":
+        alpha = np.asarray(image.getchannel("A"), dtype=np.uint8).copy()
+    rgb = np.asarray(image.convert("RGB"), dtype=np.uint8).copy()
+    return LoadedImage(rgb=rgb, alpha=alpha)
+
+
+def _high_depth_to_uint8(image: Image.Image) -> np.ndarray:
+    """16-bit and 32-bit grey images: PIL's own convert clips them, so scale by hand."""
+    arr = np.asarray(image).astype(np.float64)
+    top = 65535.0 if image.mode.startswith("I;16") or arr.max() > 255 else 255.0
+    if image.mode == "F":
+        top = max(1.0, float(arr.max()))
+    return np.clip(np.rint(arr / top * 255.0), 0, 255).astype(np.uint8)
+
+
+def save_image(path: Path, rgb: np.ndarray, alpha: np.ndarray | None = None, fmt_from: Path | None = None) -> None:
+    """Write ``rgb`` (+ alpha where the format holds it); the format comes from ``fmt_from``'s suffix."""
+    suffix = (fmt_from or path).suffix.lower()
+    fmt = _SAVE_FORMATS.get(suffix)
+    if fmt is None:
+        raise OutputError(f"cannot write images as '{suffix}'; use .png, .jpg or .webp")
+    image = Image.fromarray(rgb, "RGB")
+    if alpha is not None and fmt in ("PNG", "WEBP", "TIFF"):
+        image.putalpha(Image.fromarray(alpha, "L"))
+    options = {"quality": 95} if fmt in ("JPEG", "WEBP") else {}
+    image.save(path, format=fmt, **options)
+
+
+def resize_to_area(rgb: np.ndarray, area: int) -> np.ndarray:
+    """Resize keeping the aspect ratio so that height·width ≈ ``area`` (antialiased)."""
+    h, w = rgb.shape[:2]
+    scale = (area / (h * w)) ** 0.5
+    return resize(rgb, max(1, round(h * scale)), max(1, round(w * scale)))
+
+
+def resize_long_side(rgb: np.ndarray, long_side: int) -> np.ndarray:
+    """Resize so the longer side is ``long_side`` pixels, aspect ratio kept (never squashed)."""
+    h, w = rgb.shape[:2]
+    scale = long_side / max(h, w)
+    return resize(rgb, max(1, round(h * scale)), max(1, round(w * scale)))
+
+
+def resize(rgb: np.ndarray, height: int, width: int) -> np.ndarray:
+    if (height, width) == rgb.shape[:2]:
+        return rgb
+    return np.asarray(Image.fromarray(rgb).resize((width, height), Image.Resampling.LANCZOS))
+
+
+def to_tensor(rgb: np.ndarray | list[np.ndarray], device: torch.device) -> torch.Tensor:
+    """uint8 (H, W, 3) or a list of them -> normalised float (B, 3, H, W) on ``device``."""
+    batch = np.stack(rgb if isinstance(rgb, list) else [rgb])  # a writable copy
+    t = torch.from_numpy(batch).to(device, non_blocking=True)
+    return imagenet_normalize(t.permute(0, 3, 1, 2).float().div(255.0))
+
+
+def to_uint8(output: torch.Tensor) -> np.ndarray:
+    """Model output (B, 3, H, W), normalised space -> uint8 (B, H, W, 3) on the CPU."""
+    rgb = imagenet_denormalize(output.float()).mul(255.0).round().to(torch.uint8)
+    return rgb.permute(0, 2, 3, 1).contiguous().cpu().numpy()

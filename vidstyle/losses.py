@@ -1,0 +1,87 @@
+"""Losses as small composable modules: Gram style loss, content loss, and the perceptual loss
+that runs the loss network once per step and shares that pass between both terms.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from vidstyle.vgg import VGGFeatures
+
+
+def gram_matrix(features: torch.Tensor) -> torch.Tensor:
+    """Unnormalised Gram matrix per sample: (B, C, H, W) -> (B, C, C) = F Fᵀ."""
+    b, c, h, w = features.shape
+    flat = features.reshape(b, c, h * w)
+    return flat @ flat.transpose(1, 2)
+
+
+class GramLoss(nn.Module):
+    """One style layer: mean squared Gram difference, divided by c·h·w (reference scaling)."""
+
+    def __init__(self, target_gram: torch.Tensor, weight: float) -> None:
+        super().__init__()
+        self.register_buffer("target", target_gram.detach().clone())
+        self.weight = weight
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        _, c, h, w = features.shape
+        diff = gram_matrix(features) - self.target
+        return self.weight * diff.pow(2).mean() / (c * h * w)
+
+
+class ContentLoss(nn.Module):
+    """Mean squared difference of activations against a target computed once."""
+
+    def forward(self, features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return (features - target).pow(2).mean()
+
+
+@dataclass(frozen=True)
+class LossValues:
+    total: torch.Tensor
+    content: torch.Tensor
+    style: torch.Tensor
+
+
+class PerceptualLoss(nn.Module):
+    """content_weight·content + style_weight·Σ style, from one pass of the loss network.
+
+    The style image's Grams are computed once here and kept as buffers.
+    """
+
+    def __init__(
+        self,
+        features: VGGFeatures,
+        style_image: torch.Tensor,
+        style_layer_weights: dict[str, float],
+        content_layer: str,
+        content_weight: float,
+        style_weight: float,
+    ) -> None:
+        super().__init__()
+        self.features = features
+        self.content_layer = content_layer
+        self.content_weight = content_weight
+        self.style_weight = style_weight
+        self.content_loss = ContentLoss()
+        with torch.no_grad():
+            style_feats = features(style_image)
+        self.style_losses = nn.ModuleDict(
+            {name: GramLoss(gram_matrix(style_feats[name]), w) for name, w in style_layer_weights.items()}
+        )
+
+    def content_target(self, content_image: torch.Tensor) -> torch.Tensor:
+        """The content layer's activation for ``content_image``, computed without gradients."""
+        with torch.no_grad():
+            return self.features(content_image)[self.content_layer].detach()
+
+    def forward(self, output: torch.Tensor, content_target: torch.Tensor) -> LossValues:
+        feats = self.features(output)
+        content = self.content_loss(feats[self.content_layer], content_target)
+        style = sum(loss(feats[name]) for name, loss in self.style_losses.items())
+        total = self.content_weight * content + self.style_weight * style
+        return LossValues(total=total, content=content, style=style)

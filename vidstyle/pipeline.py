@@ -1,0 +1,267 @@
+"""The jobs vidstyle runs: a video, an image, a folder of frames, or a batch of them.
+
+A `StyleSession` owns what a batch shares — the device, the loss network, the style image
+and the style model, trained once — and each job streams its input through the model into a
+temporary output that is renamed into place when complete.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from vidstyle import video
+from vidstyle.checkpoint import StyleModel, load_style_model, save_style_model
+from vidstyle.config import GeneratorConfig, RunConfig, TrainConfig
+from vidstyle.devices import resolve_device
+from vidstyle.errors import InputError, OutputError, VidstyleError
+from vidstyle.generator import HRNetGenerator
+from vidstyle.images import (
+    is_image_path,
+    load_image,
+    resize_long_side,
+    resize_to_area,
+    save_image,
+    to_tensor,
+)
+from vidstyle.losses import PerceptualLoss
+from vidstyle.outputs import atomic_output, check_output, default_output
+from vidstyle.reporting import Reporter
+from vidstyle.stylize import Stylizer
+from vidstyle.train import build_generator, train_generator
+from vidstyle.vgg import RANDOM, load_vgg_features
+
+
+@dataclass(frozen=True)
+class Job:
+    """One input and where its stylized copy goes."""
+
+    kind: str  # "video", "image" or "folder"
+    input: Path
+    output: Path
+
+
+@dataclass
+class JobResult:
+    job: Job
+    ok: bool
+    message: str = ""
+    seconds: float = 0.0
+
+
+def plan_job(input_path: Path, output: Path | None, out_dir: Path | None, overwrite: bool) -> Job:
+    """Decide what ``input_path`` is and where its output goes; refuse unsafe outputs."""
+    if not input_path.exists():
+        raise InputError(f"input {input_path} does not exist; check the path")
+    if input_path.is_dir():
+        kind, target = "folder", output or default_output(input_path, "", out_dir)
+    elif is_image_path(input_path):
+        kind, target = "image", output or default_output(input_path, ".png", out_dir)
+    else:
+        kind = "video"
+        target = output or default_output(input_path, video.output_suffix(input_path), out_dir)
+        if output is not None and output.suffix.lower() not in video.H264_SUFFIXES:
+            raise OutputError(f"cannot write H.264 video to '{output.suffix}'; use an .mp4, .mov or .mkv output")
+    check_output(input_path, target, overwrite)
+    return Job(kind=kind, input=input_path, output=target)
+
+
+def folder_frames(folder: Path) -> list[Path]:
+    frames = sorted(p for p in folder.iterdir() if p.is_file() and is_image_path(p) and not p.name.startswith("."))
+    if not frames:
+        raise InputError(f"folder {folder} holds no images; pass a folder of PNG/JPEG/WebP frames")
+    return frames
+
+
+class StyleSession:
+    """Device, loss network, style targets and the style model, shared by every job of a run."""
+
+    def __init__(self, config: RunConfig, reporter: Reporter) -> None:
+        self.config = config
+        self.reporter = reporter
+        self.device = resolve_device(config.device)
+        self.train_config: TrainConfig = config.train.for_device(self.device.type)
+        self.batch_size = config.batch_size or (1 if self.device.type == "cpu" else 4)
+        self.style_rgb: np.ndarray | None = None
+        self._features = None
+        self._base: HRNetGenerator | None = None
+        self._losses: dict[tuple[int, int], PerceptualLoss] = {}
+
+    # -- set-up, before any work -------------------------------------------------------
+    def prepare(self) -> None:
+        """Load what every job needs, so that a bad style or missing weights stop the run
+        before any decoding or training starts."""
+        cfg = self.config
+        if cfg.save_model and Path(cfg.save_model).exists() and not cfg.overwrite:
+            raise OutputError(f"style model {cfg.save_model} already exists; "
+                              "pass --overwrite or choose another --save-model path")
+        needs_training = cfg.model_path is None or cfg.train.finetune_frames > 0
+        if cfg.model_path is not None:
+            model = load_style_model(Path(cfg.model_path), self.device)
+            self._base = model.generator
+            self.reporter.info(f"loaded style model {cfg.model_path} ({model.info.get('style', 'unknown style')})")
+        if not needs_training:
+            return
+        if cfg.style is None:
+            raise InputError("no style image given; pass --style IMAGE (or --model FILE to reuse a trained model)")
+        self.style_rgb = load_image(Path(cfg.style), role="style").rgb
+        spec = cfg.vgg_weights
+        layers = [*self.train_config.style_layer_weights, self.train_config.content_layer]
+        features = load_vgg_features(spec, layers, progress=not cfg.quiet)
+        if spec == RANDOM:
+            self.reporter.warn("using a seeded, randomly initialised VGG19 (tests and smoke runs only): "
+                               "the result will not take on the style")
+        self._features = features.to(self.device)
+
+    # -- the style model -----------------------------------------------------------------
+    def model_for(self, keyframe: np.ndarray, extra_frames: list[np.ndarray] | None = None) -> HRNetGenerator:
+        """The base model (trained on the first keyframe, once per run), fine-tuned on
+        ``extra_frames`` when fine-tuning is asked for."""
+        if self._base is None:
+            self._base = self._train_base(keyframe)
+        if not extra_frames:
+            return self._base
+        tuned = copy.deepcopy(self._base)
+        contents = [self._content_tensor(f) for f in [keyframe, *extra_frames]]
+        history = train_generator(tuned, self._loss_for(contents[0]), contents, self.train_config.finetune_steps,
+                                  self.train_config, desc="fine-tuning", quiet=self.config.quiet)
+        self.reporter.info(f"fine-tuned on {len(contents)} frames in {history.seconds:.1f}s")
+        return tuned
+
+    def _train_base(self, keyframe: np.ndarray) -> HRNetGenerator:
+        tc = self.train_config
+        generator = build_generator(GeneratorConfig(), tc.seed, self.device)
+        content = self._content_tensor(keyframe)
+        h, w = content.shape[-2:]
+        self.reporter.info(f"training the style model: {tc.steps} steps at {w}x{h} on {self.device.type}")
+        history = train_generator(generator, self._loss_for(content), [content], tc.steps, tc,
+                                  quiet=self.config.quiet)
+        if history.total:
+            self.reporter.info(f"trained in {history.seconds:.1f}s (loss {history.total[0]:.4g} -> "
+                               f"{history.total[-1]:.4g})")
+        if self.config.save_model:
+            self._save(generator)
+        return generator
+
+    def _save(self, generator: HRNetGenerator) -> None:
+        path = Path(self.config.save_model)
+        info = {"style": Path(self.config.style).name if self.config.style else None,
+                "train": self.train_config.to_dict()}
+        with atomic_output(path) as temp:
+            save_style_model(StyleModel(generator=generator, info=info), temp)
+        self.reporter.info(f"saved style model to {path}")
+
+    def _content_tensor(self, rgb: np.ndarray) -> torch.Tensor:
+        size = min(self.train_config.train_size, max(rgb.shape[:2]))
+        return to_tensor(resize_long_side(rgb, size), self.device)
+
+    def _loss_for(self, content: torch.Tensor) -> PerceptualLoss:
+        """Loss with the style image scaled to the content's pixel count, so that the
+        unnormalised Grams of output and style compare like with like."""
+        h, w = content.shape[-2:]
+        if (h, w) not in self._losses:
+            tc = self.train_config
+            style = to_tensor(resize_to_area(self.style_rgb, h * w), self.device)
+            self._losses[(h, w)] = PerceptualLoss(self._features, style, tc.style_layer_weights, tc.content_layer,
+                                                  tc.content_weight, tc.style_weight)
+        return self._losses[(h, w)]
+
+    def stylizer(self, generator: HRNetGenerator) -> Stylizer:
+        return Stylizer(generator, self.batch_size)
+
+
+# -- the three kinds of job ---------------------------------------------------------------
+def run_video(job: Job, session: StyleSession) -> str:
+    info = video.probe(job.input)
+    cfg = session.config
+    key = video.keyframe(job.input, cfg.keyframe, info)
+    extra = []
+    if cfg.train.finetune_frames > 0:
+        extra = video.frames_at_times(job.input, video.spread_times(info, cfg.train.finetune_frames))
+    stylizer = session.stylizer(session.model_for(key, extra))
+    with atomic_output(job.output) as temp:
+        frames = video.transcode(job.input, temp, job.output.suffix.lower(), info, stylizer, stylizer.batch_size,
+                                 cfg.encode, session.reporter)
+    return f"{frames} frames, {info.width}x{info.height}, {info.audio_streams} audio stream(s)"
+
+
+def run_image(job: Job, session: StyleSession) -> str:
+    image = load_image(job.input)
+    stylizer = session.stylizer(session.model_for(image.rgb))
+    with atomic_output(job.output) as temp:
+        save_image(temp, stylizer.one(image.rgb), image.alpha, fmt_from=job.output)
+    h, w = image.rgb.shape[:2]
+    return f"{w}x{h}"
+
+
+def run_folder(job: Job, session: StyleSession) -> str:
+    frames = folder_frames(job.input)
+    cfg = session.config
+    kind, value = video.parse_keyframe(cfg.keyframe)
+    if kind == "time":
+        raise InputError("a folder of frames takes --keyframe '#N' (a frame index), not a time")
+    index = int(value) if kind == "index" else len(frames) // 2
+    if index >= len(frames):
+        raise InputError(f"--keyframe #{index} is past the end of {job.input} ({len(frames)} frames)")
+    extra = []
+    if cfg.train.finetune_frames > 0:
+        picks = np.linspace(0, len(frames) - 1, cfg.train.finetune_frames).round().astype(int)
+        extra = [load_image(frames[i]).rgb for i in sorted(set(picks.tolist()))]
+    stylizer = session.stylizer(session.model_for(load_image(frames[index]).rgb, extra))
+    with atomic_output(job.output, directory=True) as temp, \
+            session.reporter.bar(len(frames), job.input.name, "frame") as bar:
+        for path in frames:
+            image = load_image(path)
+            save_image(temp / path.name, stylizer.one(image.rgb), image.alpha)
+            bar.update(1)
+    return f"{len(frames)} frames"
+
+
+RUNNERS = {"video": run_video, "image": run_image, "folder": run_folder}
+
+
+def run(inputs: list[Path], config: RunConfig, reporter: Reporter, output: Path | None = None,
+        out_dir: Path | None = None) -> list[JobResult]:
+    """Stylize every input. One input: its error is raised. Several: each failure is
+    recorded and the rest go on."""
+    if output is not None and len(inputs) > 1:
+        raise OutputError("-o/--output names one output; with several inputs use --out-dir DIR")
+    if out_dir is not None and not out_dir.is_dir():
+        raise OutputError(f"--out-dir {out_dir} does not exist; create it first")
+    single = len(inputs) == 1
+    planned: list[Job | JobResult] = []
+    for path in inputs:
+        try:
+            planned.append(plan_job(path, output, out_dir, config.overwrite))
+        except VidstyleError as exc:
+            if single:
+                raise
+            planned.append(JobResult(job=Job("unknown", path, path), ok=False, message=str(exc)))
+    session = StyleSession(config, reporter)
+    if any(isinstance(p, Job) for p in planned):
+        session.prepare()
+    results = []
+    for item in planned:
+        if isinstance(item, JobResult):
+            results.append(item)
+            continue
+        results.append(_run_one(item, session, raise_errors=single))
+    return results
+
+
+def _run_one(job: Job, session: StyleSession, raise_errors: bool) -> JobResult:
+    start = time.perf_counter()
+    try:
+        message = RUNNERS[job.kind](job, session)
+    except VidstyleError as exc:
+        if raise_errors:
+            raise
+        return JobResult(job=job, ok=False, message=str(exc), seconds=time.perf_counter() - start)
+    seconds = time.perf_counter() - start
+    session.reporter.info(f"wrote {job.output} ({message}) in {seconds:.1f}s")
+    return JobResult(job=job, ok=True, message=message, seconds=seconds)

@@ -1,0 +1,76 @@
+"""Training the generator: Adam on the perceptual loss, one content frame per step.
+
+The progress bar belongs to this loop; the device is taken from the generator.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import torch
+from tqdm import tqdm
+
+from vidstyle.config import GeneratorConfig, TrainConfig
+from vidstyle.generator import HRNetGenerator
+from vidstyle.losses import PerceptualLoss
+
+
+@dataclass
+class TrainHistory:
+    """Loss values per step, for progress reports and tests."""
+
+    total: list[float] = field(default_factory=list)
+    content: list[float] = field(default_factory=list)
+    style: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def build_generator(config: GeneratorConfig, seed: int, device: torch.device) -> HRNetGenerator:
+    """A freshly initialised generator; the seed makes runs repeat without touching global RNG."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        generator = HRNetGenerator(config)
+    return generator.to(device)
+
+
+def train_generator(
+    generator: HRNetGenerator,
+    loss: PerceptualLoss,
+    contents: list[torch.Tensor],
+    steps: int,
+    config: TrainConfig,
+    *,
+    desc: str = "training",
+    quiet: bool = False,
+) -> TrainHistory:
+    """Optimise ``generator`` in place for ``steps`` steps, cycling through ``contents``.
+
+    ``contents`` are normalised (1, 3, H, W) frames on the generator's device; their content
+    targets are computed once up front.
+    """
+    if steps <= 0 or not contents:
+        return TrainHistory()
+    targets = [loss.content_target(c) for c in contents]
+    generator.train()
+    optimizer = torch.optim.Adam(generator.parameters(), lr=config.lr)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=config.lr_decay_every, gamma=config.lr_decay)
+    history = TrainHistory()
+    start = time.perf_counter()
+    with tqdm(range(steps), desc=desc, unit="step", disable=quiet, leave=False, dynamic_ncols=True) as bar:
+        for step in bar:
+            index = step % len(contents)
+            optimizer.zero_grad(set_to_none=True)
+            values = loss(generator(contents[index]), targets[index])
+            values.total.backward()
+            optimizer.step()
+            scheduler.step()
+            history.total.append(values.total.item())
+            history.content.append(values.content.item())
+            history.style.append(values.style.item())
+            if step % 5 == 0 or step == steps - 1:
+                bar.set_postfix(loss=f"{history.total[-1]:.4g}", content=f"{history.content[-1]:.3g}",
+                                style=f"{history.style[-1]:.3g}", refresh=False)
+    generator.eval()
+    history.seconds = time.perf_counter() - start
+    return history

@@ -1,0 +1,185 @@
+"""The frozen VGG19 loss network: features returned by layer name, run only as deep as needed.
+
+Weights come the standard way (torchvision's ImageNet weights enum, cached in the torch hub
+folder), from a local state-dict file, or — for tests and smoke runs only, and only when asked
+for by name — from a seeded random initialisation. There is no silent fallback.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import urllib.error
+from collections.abc import Iterable
+from pathlib import Path
+
+import torch
+from torch import nn
+from torchvision.models import VGG19_Weights
+from torchvision.models.vgg import cfgs, make_layers
+
+from vidstyle.errors import WeightsError
+
+RANDOM = "random"
+RANDOM_SEED = 0  # the untrained VGG is the same in every run, so test results repeat
+
+# Index of each conv layer in torchvision's vgg19().features; we read the ReLU right after it.
+_CONV_INDEX = {
+    "conv1_1": 0, "conv1_2": 2,
+    "conv2_1": 5, "conv2_2": 7,
+    "conv3_1": 10, "conv3_2": 12, "conv3_3": 14, "conv3_4": 16,
+    "conv4_1": 19, "conv4_2": 21, "conv4_3": 23, "conv4_4": 25,
+    "conv5_1": 28, "conv5_2": 30, "conv5_3": 32, "conv5_4": 34,
+}
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def hub_weights_path() -> Path:
+    """Where torchvision keeps the ImageNet VGG19 file once downloaded."""
+    url = VGG19_Weights.IMAGENET1K_V1.url
+    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(url)
+
+
+class VGGFeatures(nn.Module):
+    """VGG19 ``features`` cut after the deepest layer needed; returns {layer name: activation}.
+
+    Activations are taken after each conv's ReLU (what the reference code effectively reads,
+    since torchvision's ReLUs run in place). Parameters are frozen.
+    """
+
+    def __init__(self, features: nn.Sequential, layers: Iterable[str], description: str) -> None:
+        super().__init__()
+        wanted = sorted(set(layers), key=lambda name: _CONV_INDEX[name])
+        self._at = {_CONV_INDEX[name] + 1: name for name in wanted}  # ReLU index -> name
+        depth = max(self._at) + 1
+        self.body = nn.Sequential(*[_not_inplace(m) for m in list(features)[:depth]])
+        self.description = description
+        self.requires_grad_(False)
+        self.eval()
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        out: dict[str, torch.Tensor] = {}
+        for index, layer in enumerate(self.body):
+            x = layer(x)
+            if index in self._at:
+                out[self._at[index]] = x
+        return out
+
+
+def _not_inplace(module: nn.Module) -> nn.Module:
+    return nn.ReLU() if isinstance(module, nn.ReLU) else module
+
+
+def load_vgg_features(spec: str | None, layers: Iterable[str], *, progress: bool = True) -> VGGFeatures:
+    """Build the frozen loss network for ``layers``.
+
+    ``spec``: None for torchvision's ImageNet weights (download once into the hub cache),
+    a path to a torchvision-format state dict (whole ``vgg19`` or its ``.features``), or
+    ``"random"`` for a seeded untrained network (tests and smoke runs only).
+    """
+    layers = list(layers)
+    unknown = [name for name in layers if name not in _CONV_INDEX]
+    if unknown:
+        raise WeightsError(f"unknown VGG19 layer(s) {unknown}; use names like conv4_2")
+    if spec == RANDOM:
+        return VGGFeatures(_random_features(), layers, "random VGG19 (seeded, untrained)")
+    if spec is None:
+        state, where = _imagenet_state_dict(progress), f"ImageNet VGG19 ({hub_weights_path()})"
+    else:
+        state, where = _state_dict_from_file(Path(spec)), f"VGG19 weights from {spec}"
+    features = _vgg19_features()
+    _load_features(features, state, where, depth=max(_CONV_INDEX[n] for n in layers) + 2)
+    return VGGFeatures(features, layers, where)
+
+
+def _vgg19_features() -> nn.Sequential:
+    """torchvision's vgg19 ``features`` with its own initialisation, without building the
+    classifier (120M parameters that the loss network never uses)."""
+    features = make_layers(cfgs["E"], batch_norm=False)
+    for module in features.modules():
+        if isinstance(module, nn.Conv2d):
+            nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+            nn.init.zeros_(module.bias)
+    return features
+
+
+def _random_features() -> nn.Sequential:
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(RANDOM_SEED)
+        return _vgg19_features()
+
+
+def _missing_weights_message(reason: str) -> str:
+    weights = VGG19_Weights.IMAGENET1K_V1
+    return (
+        f"VGG19 ImageNet weights are not available ({reason}). Download {weights.url} "
+        f"and put it at {hub_weights_path()}, or pass --vgg-weights PATH "
+        f"(a torchvision vgg19 state dict)"
+    )
+
+
+def _imagenet_state_dict(progress: bool) -> dict[str, torch.Tensor]:
+    """Load from the hub cache, downloading once if needed; offline, stop with the fix."""
+    path = hub_weights_path()
+    if path.is_file():
+        return _state_dict_from_file(path)
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(30)  # an offline machine that drops packets must not hang forever
+    try:
+        return VGG19_Weights.IMAGENET1K_V1.get_state_dict(progress=progress, check_hash=True)
+    except (urllib.error.URLError, OSError, RuntimeError) as exc:
+        reason = getattr(exc, "reason", None) or exc
+        raise WeightsError(_missing_weights_message(f"not in the cache and the download failed: {reason}")) from exc
+    finally:
+        socket.setdefaulttimeout(previous)
+
+
+def _state_dict_from_file(path: Path) -> dict[str, torch.Tensor]:
+    if not path.is_file():
+        raise WeightsError(f"VGG19 weights file {path} does not exist; pass an existing file to --vgg-weights")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for a bad file
+        raise WeightsError(f"cannot read VGG19 weights from {path} ({exc.__class__.__name__}); "
+                           "pass a torchvision vgg19 state dict saved with torch.save") from exc
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict):
+        raise WeightsError(f"{path} holds no state dict; pass a torchvision vgg19 state dict")
+    return state
+
+
+def _load_features(features: nn.Sequential, state: dict, where: str, depth: int) -> None:
+    """Copy the conv weights up to ``depth`` from a whole-vgg19 or a features-only state dict."""
+    prefix = "features." if any(str(k).startswith("features.") for k in state) else ""
+    wanted = {k: v for k, v in features.state_dict().items() if int(k.split(".")[0]) < depth}
+    missing, bad_shape = [], []
+    loaded = {}
+    for key, ref in wanted.items():
+        value = state.get(prefix + key)
+        if value is None:
+            missing.append(prefix + key)
+        elif tuple(value.shape) != tuple(ref.shape):
+            bad_shape.append(prefix + key)
+        else:
+            loaded[key] = value
+    if missing or bad_shape:
+        problem = f"missing {missing[:3]}" if missing else f"wrong shape for {bad_shape[:3]}"
+        raise WeightsError(f"{where} is not a VGG19 state dict ({problem}); "
+                           "pass torchvision's vgg19 weights to --vgg-weights")
+    features.load_state_dict(loaded, strict=False)
+
+
+def imagenet_normalize(x: torch.Tensor) -> torch.Tensor:
+    """[0,1] RGB -> ImageNet-normalised (a new tensor)."""
+    mean = torch.tensor(IMAGENET_MEAN, device=x.device, dtype=x.dtype).view(-1, 1, 1)
+    std = torch.tensor(IMAGENET_STD, device=x.device, dtype=x.dtype).view(-1, 1, 1)
+    return (x - mean) / std
+
+
+def imagenet_denormalize(x: torch.Tensor) -> torch.Tensor:
+    """ImageNet-normalised -> [0,1] RGB, clipped (a new tensor)."""
+    mean = torch.tensor(IMAGENET_MEAN, device=x.device, dtype=x.dtype).view(-1, 1, 1)
+    std = torch.tensor(IMAGENET_STD, device=x.device, dtype=x.dtype).view(-1, 1, 1)
+    return (x * std + mean).clamp(0.0, 1.0)
