@@ -15,6 +15,8 @@ from torch import nn
 from vidstyle.config import GeneratorConfig
 
 SIZE_MULTIPLE = 4  # two halvings: height and width must divide by 4 inside the network
+BORDER = 8  # replicated margin around the image, cropped off again: keeps the zero-padded
+            # convolutions' border artefacts out of the picture
 
 
 def _conv(cin: int, cout: int, kernel: int = 3, stride: int = 1) -> nn.Conv2d:
@@ -51,8 +53,8 @@ def _upsample(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
 class HRNetGenerator(nn.Module):
     """Stages 1-8 of the reference HRNet (about 71k parameters at base width 16).
 
-    Any height and width is accepted: the input is edge-padded to a multiple of 4 and the
-    output cropped back, never resized.
+    Any height and width is accepted: the input is edge-padded by a margin and up to a
+    multiple of 4, and the output cropped back, never resized.
     """
 
     def __init__(self, config: GeneratorConfig | None = None) -> None:
@@ -83,9 +85,9 @@ class HRNetGenerator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2:]
-        padded = _pad_to_multiple(x, SIZE_MULTIPLE)
+        padded = _pad(x, BORDER, SIZE_MULTIPLE)
         out = self._forward_padded(padded)
-        return out[..., :h, :w]
+        return out[..., BORDER:BORDER + h, BORDER:BORDER + w]
 
     def _forward_padded(self, x: torch.Tensor) -> torch.Tensor:
         m1 = self.full1(x)
@@ -98,13 +100,11 @@ class HRNetGenerator(nn.Module):
         return self.head(fused)
 
 
-def _pad_to_multiple(x: torch.Tensor, multiple: int) -> torch.Tensor:
-    """Replicate-pad the bottom/right edges so height and width divide by ``multiple``."""
+def _pad(x: torch.Tensor, border: int, multiple: int) -> torch.Tensor:
+    """Replicate-pad ``border`` pixels on every side, plus bottom/right up to a multiple."""
     h, w = x.shape[-2:]
-    pad_h, pad_w = (-h) % multiple, (-w) % multiple
-    if pad_h == 0 and pad_w == 0:
-        return x
-    return F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
+    extra_h, extra_w = (-(h + 2 * border)) % multiple, (-(w + 2 * border)) % multiple
+    return F.pad(x, (border, border + extra_w, border, border + extra_h), mode="replicate")
 
 
 def count_parameters(model: nn.Module) -> int:
