@@ -95,11 +95,48 @@ def _print_summary(results: list) -> None:
         click.echo(f"  {r.job.input}: {status}", err=True)
 
 
+@click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.argument("source", type=click.Path(path_type=Path))
+@click.argument("styled", type=click.Path(path_type=Path))
+@click.option("-s", "--style", type=click.Path(path_type=Path), required=True, help="The style image used.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--frames", type=click.IntRange(min=2), help="Evaluate only the first N frames.")
+@click.option("--vgg-weights", envvar="VIDSTYLE_VGG_WEIGHTS",
+              help="Loss network for the style distance (as for stylizing). [env: VIDSTYLE_VGG_WEIGHTS]")
+@click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True)
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+def eval_command(source: Path, styled: Path, style: Path, as_json: bool, frames: int | None,
+                 vgg_weights: str | None, device: str, quiet: bool) -> int:
+    """Measure a stylized clip against its input: temporal stability, structure, colour, style.
+
+    \b
+    vidstyle eval clip.mp4 clip_styled.mp4 --style art.jpg [--json] [--frames N]
+    """
+    import json
+
+    from vidstyle.devices import resolve_device
+    from vidstyle.evaluate import evaluate, format_report
+    from vidstyle.reporting import Reporter
+
+    result = evaluate(source, styled, style, frames=frames, vgg_weights=vgg_weights or None,
+                      device=resolve_device(device), reporter=Reporter(quiet or as_json))
+    click.echo(json.dumps(result.to_dict()) if as_json else format_report(result, styled))
+    return 0
+
+
+SUBCOMMANDS = {"eval": eval_command}
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI and return its exit code instead of exiting."""
+    """Run the CLI and return its exit code instead of exiting. ``vidstyle eval ...`` runs
+    the evaluation; anything else is a stylize run."""
     debug = os.environ.get("VIDSTYLE_DEBUG", "") not in ("", "0")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    target, prog = command, "vidstyle"
+    if argv and argv[0] in SUBCOMMANDS:
+        target, prog, argv = SUBCOMMANDS[argv[0]], f"vidstyle {argv[0]}", argv[1:]
     try:
-        code = command.main(args=argv, prog_name="vidstyle", standalone_mode=False)
+        code = target.main(args=argv, prog_name=prog, standalone_mode=False)
     except click.ClickException as exc:
         exc.show()
         return EXIT_USAGE

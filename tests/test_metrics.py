@@ -1,0 +1,118 @@
+"""Metrics on inputs with known answers, and against independent implementations."""
+
+import json
+from fractions import Fraction
+
+import cv2
+import numpy as np
+import pytest
+from media import make_clip
+
+from vidstyle.cli import main
+from vidstyle.flow import FlowEstimator, gray, motion
+from vidstyle.metrics import WarpAccumulator, sliced_wasserstein, ssim, temporal_ratio
+
+
+def texture(h=200, w=300, seed=0):
+    """A smooth random texture: plenty of detail for flow, no aliasing when shifted."""
+    rng = np.random.default_rng(seed)
+    noise = rng.random((h, w, 3)).astype(np.float32)
+    return cv2.GaussianBlur(noise, (0, 0), 2.0) * 2.5 - 0.75
+
+
+def panned(frames=6, step=3, size=(96, 128)):
+    base = np.clip(texture(), 0, 1)
+    h, w = size
+    return [base[20:20 + h, 10 + i * step:10 + i * step + w].copy() for i in range(frames)]
+
+
+def accumulate(clip, motion_clip=None):
+    """Warping error of ``clip`` with the flow of ``motion_clip`` (default: itself)."""
+    flow = FlowEstimator()
+    source = motion_clip or clip
+    acc = WarpAccumulator()
+    for t, frame in enumerate(clip):
+        acc.add_frame(frame)
+        if t:
+            g_now, g_before = (gray((np.clip(source[i], 0, 1) * 255).astype(np.uint8)) for i in (t, t - 1))
+            acc.add_pair(frame, clip[t - 1], motion(flow, g_now, g_before))
+    return acc
+
+
+def test_still_clip_has_zero_warping_error():
+    still = [np.clip(texture(), 0, 1)[:96, :128]] * 5
+    acc = accumulate(still)
+    assert acc.error == 0.0
+    assert temporal_ratio(acc, acc) == 1.0
+
+
+def test_panned_texture_is_near_zero_and_noise_is_large():
+    clip = panned()
+    pan = accumulate(clip)
+    rng = np.random.default_rng(1)
+    noise = [rng.random(clip[0].shape).astype(np.float32) for _ in clip]
+    flicker = accumulate(noise, motion_clip=clip)
+    assert pan.error < 2e-4
+    assert flicker.error > 100 * pan.error
+    assert temporal_ratio(flicker, pan) > 50
+
+
+def test_ratio_is_contrast_normalised():
+    """A style that halves or doubles contrast is neither rewarded nor punished."""
+    clip = panned()
+    source = accumulate(clip)
+    low = accumulate([0.5 * f + 0.25 for f in clip], motion_clip=clip)
+    assert temporal_ratio(low, source) == pytest.approx(1.0, rel=0.02)
+
+
+def test_a_nearly_flat_flickering_output_is_not_stable():
+    clip = panned()
+    flat = [np.full_like(f, 0.5 + 0.01 * (i % 2)) + 0.001 * f for i, f in enumerate(clip)]
+    assert temporal_ratio(accumulate(flat, motion_clip=clip), accumulate(clip)) > 10
+
+
+def test_ssim_of_an_image_with_itself_is_one_and_agrees_with_scikit_image():
+    metrics = pytest.importorskip("skimage.metrics")
+    rng = np.random.default_rng(2)
+    a = cv2.GaussianBlur(rng.random((80, 120)), (0, 0), 1.0)
+    b = np.clip(a + 0.1 * rng.standard_normal(a.shape), 0, 1)
+    assert ssim(a, a) == pytest.approx(1.0)
+    reference = metrics.structural_similarity(a, b, gaussian_weights=True, sigma=1.5,
+                                              use_sample_covariance=False, data_range=1.0)
+    assert ssim(a, b) == pytest.approx(reference, rel=0.01)
+
+
+def test_sliced_wasserstein_of_a_shift_has_its_closed_form():
+    """Shifting a cloud by v moves every projection by θ·v: SW₂ = |v| / sqrt(D) on average."""
+    rng = np.random.default_rng(3)
+    cloud = rng.normal(size=(5000, 3)) * [20, 10, 10]
+    v = np.array([6.0, -3.0, 2.0])
+    assert sliced_wasserstein(cloud, cloud) == 0.0
+    expected = np.linalg.norm(v) / np.sqrt(3)
+    assert sliced_wasserstein(cloud, cloud + v, projections=512) == pytest.approx(expected, rel=0.05)
+    assert sliced_wasserstein(cloud, cloud[:3000] + v, projections=512) == pytest.approx(expected, rel=0.1)
+
+
+def test_eval_command_json(tmp_path, style_path, capsys):
+    src = make_clip(tmp_path / "a.mp4", width=96, height=64, frames=6)
+    code = main(["eval", str(src), str(src), "--style", str(style_path), "--json", "--device", "cpu"])
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert {"temporal_ratio", "warp_error", "warp_error_input", "ssim", "color_ratio", "style_distance",
+            "frames"} <= set(out)
+    assert out["frames"] == 6 and out["ssim"] == pytest.approx(1.0) and out["temporal_ratio"] == 1.0
+    assert out["color_ratio"] == 1.0 and out["warp_error"] == out["warp_error_input"]
+
+
+def test_eval_refuses_clips_that_do_not_match(tmp_path, style_path, capsys):
+    a = make_clip(tmp_path / "a.mp4", frames=6)
+    b = make_clip(tmp_path / "b.mp4", frames=4, time_base=Fraction(1, 25))
+    code = main(["eval", str(a), str(b), "--style", str(style_path), "--device", "cpu", "-q"])
+    err = capsys.readouterr().err
+    assert code == 1 and "fewer frames" in err and "Traceback" not in err
+
+
+def test_eval_frames_option_limits_the_work(tmp_path, style_path, capsys):
+    src = make_clip(tmp_path / "a.mp4", frames=8)
+    assert main(["eval", str(src), str(src), "--style", str(style_path), "--json", "--frames", "3"]) == 0
+    assert json.loads(capsys.readouterr().out)["frames"] == 3

@@ -1,0 +1,158 @@
+"""`vidstyle eval`: how stable, faithful and stylized a stylized clip is, against its input.
+
+Streams both clips in lockstep (bounded memory) and reports the metrics of `metrics.py`;
+definitions in the design notes and the README's "Quality" section.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from itertools import zip_longest
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from vidstyle import video
+from vidstyle.config import CONTENT_LAYER, STYLE_LAYER_WEIGHTS
+from vidstyle.errors import InputError
+from vidstyle.flow import FlowEstimator, gray, motion
+from vidstyle.images import load_image, resize_long_side, resize_to_area, to_tensor
+from vidstyle.losses import GramLoss, gram_matrix
+from vidstyle.metrics import (
+    WarpAccumulator,
+    gray_float,
+    lab_pixels,
+    sliced_wasserstein,
+    ssim,
+    temporal_ratio,
+    to_float,
+)
+from vidstyle.reporting import Reporter
+from vidstyle.vgg import load_vgg_features
+
+STYLE_SIZE = 256  # long side at which Gram distances are measured (comparable across clips)
+STYLE_FRAMES = 8  # frames sampled for the Gram distance (the costly metric)
+COLOR_SAMPLES = 40000  # Lab pixels per distribution
+
+
+@dataclass
+class EvalResult:
+    temporal_ratio: float | None
+    warp_error: float
+    warp_error_input: float
+    variance: float
+    variance_input: float
+    ssim: float
+    color_ratio: float
+    color_distance: float
+    color_distance_input: float
+    style_distance: float
+    frames: int
+    seconds: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def iter_frames(path: Path, limit: int | None) -> Iterator[np.ndarray]:
+    with video.open_input(path) as container:
+        stream = video.video_stream(container)
+        for n, item in enumerate(video.demux(container, stream, [])):
+            if limit is not None and n >= limit:
+                return
+            yield item.rgb
+
+
+def _pairs(source: Path, styled: Path, limit: int | None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    for n, (a, b) in enumerate(zip_longest(iter_frames(source, limit), iter_frames(styled, limit))):
+        if a is None or b is None:
+            raise InputError(f"{styled.name} has {'more' if a is None else 'fewer'} frames than {source.name} "
+                             f"(they differ at frame {n}); eval needs the stylized copy of this very input")
+        if a.shape != b.shape:
+            raise InputError(f"{styled.name} is {b.shape[1]}x{b.shape[0]} but {source.name} is "
+                             f"{a.shape[1]}x{a.shape[0]}; eval needs frames of the same size")
+        yield a, b
+
+
+class StyleDistance:
+    """Gram distance to the style image under the loss network (reference layer weights and
+    c·h·w scaling), measured at a fixed working size."""
+
+    def __init__(self, style_rgb: np.ndarray, vgg_weights: str | None, device: torch.device) -> None:
+        self.features = load_vgg_features(vgg_weights, [*STYLE_LAYER_WEIGHTS, CONTENT_LAYER]).to(device)
+        self.style_rgb = style_rgb
+        self.device = device
+        self._losses: dict[tuple[int, int], dict[str, GramLoss]] = {}
+
+    def __call__(self, rgb: np.ndarray) -> float:
+        small = resize_long_side(rgb, STYLE_SIZE)
+        h, w = small.shape[:2]
+        with torch.inference_mode():
+            if (h, w) not in self._losses:
+                style = self.features(to_tensor(resize_to_area(self.style_rgb, h * w), self.device))
+                self._losses[(h, w)] = {n: GramLoss(gram_matrix(style[n]), wt) for n, wt in STYLE_LAYER_WEIGHTS.items()}
+            feats = self.features(to_tensor(small, self.device))
+            return float(sum(loss(feats[n]) for n, loss in self._losses[(h, w)].items()))
+
+
+def evaluate(source: Path, styled: Path, style: Path, *, frames: int | None = None, vgg_weights: str | None = None,
+             device: torch.device | None = None, reporter: Reporter | None = None) -> EvalResult:
+    """All metrics of ``styled`` against its input ``source`` and the ``style`` image."""
+    start = time.perf_counter()
+    reporter = reporter or Reporter(quiet=True)
+    style_rgb = load_image(style, role="style").rgb
+    info = video.probe(source)
+    video.probe(styled)
+    total = min(info.frames, frames) if frames else info.frames
+    distance = StyleDistance(style_rgb, vgg_weights, device or torch.device("cpu"))
+    every = max(1, total // STYLE_FRAMES)
+    per_frame = max(1, COLOR_SAMPLES // max(1, total))
+    flow = FlowEstimator()
+    out_acc, in_acc = WarpAccumulator(), WarpAccumulator()
+    ssims, styles, lab_out, lab_in = [], [], [], []
+    previous = None
+    n = 0
+    with reporter.bar(total, f"eval {styled.name}", "frame") as bar:
+        for n, (src, out) in enumerate(_pairs(source, styled, frames), start=1):
+            src_f, out_f, src_g = to_float(src), to_float(out), gray(src)
+            in_acc.add_frame(src_f)
+            out_acc.add_frame(out_f)
+            if previous is not None:
+                moved = motion(flow, src_g, previous[2])
+                in_acc.add_pair(src_f, previous[0], moved)
+                out_acc.add_pair(out_f, previous[1], moved)
+            previous = (src_f, out_f, src_g)
+            ssims.append(ssim(gray_float(out_f), gray_float(src_f)))
+            lab_out.append(lab_pixels(out_f, per_frame, seed=n))
+            lab_in.append(lab_pixels(src_f, per_frame, seed=n))
+            if (n - 1) % every == 0 and len(styles) < STYLE_FRAMES:
+                styles.append(distance(out))
+            bar.update(1)
+    if n == 0:
+        raise InputError(f"{source.name} has no frames to evaluate")
+    lab_style = lab_pixels(to_float(style_rgb), COLOR_SAMPLES)
+    color_out = sliced_wasserstein(np.concatenate(lab_out), lab_style)
+    color_in = sliced_wasserstein(np.concatenate(lab_in), lab_style)
+    return EvalResult(
+        temporal_ratio=temporal_ratio(out_acc, in_acc), warp_error=out_acc.error, warp_error_input=in_acc.error,
+        variance=out_acc.mean_variance, variance_input=in_acc.mean_variance, ssim=float(np.mean(ssims)),
+        color_ratio=color_out / color_in if color_in else float("nan"), color_distance=color_out,
+        color_distance_input=color_in, style_distance=float(np.mean(styles)), frames=n,
+        seconds=time.perf_counter() - start,
+    )
+
+
+def format_report(result: EvalResult, styled: Path) -> str:
+    ratio = "n/a" if result.temporal_ratio is None else f"{result.temporal_ratio:.3f}"
+    return "\n".join([
+        f"{styled}: {result.frames} frames",
+        f"  temporal  ratio {ratio}  (warping error {result.warp_error:.3g} vs input {result.warp_error_input:.3g};"
+        f" 1.0 = as stable as the input)",
+        f"  structure SSIM {result.ssim:.3f}",
+        f"  colour    ratio {result.color_ratio:.3f}  (Lab SW distance to the style {result.color_distance:.2f}"
+        f" vs input {result.color_distance_input:.2f}; lower = closer to the style's palette)",
+        f"  style     Gram distance {result.style_distance:.4g}",
+    ])

@@ -1,0 +1,60 @@
+"""Optical flow between frames (OpenCV's DIS), warping, and the occlusion / motion-boundary
+masks of Lai et al. 2018. Shared by the temporal metric and by the stabilizer, so both see
+motion the same way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+
+def gray(rgb: np.ndarray) -> np.ndarray:
+    """uint8 RGB -> uint8 grey, the input DIS flow works on."""
+    return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+
+
+class FlowEstimator:
+    """DIS optical flow (Kroeger et al. 2016): fast on a CPU, dense, good at large motion."""
+
+    def __init__(self, preset: int = cv2.DISOPTICAL_FLOW_PRESET_MEDIUM) -> None:
+        self._dis = cv2.DISOpticalFlow_create(preset)
+
+    def __call__(self, source: np.ndarray, target: np.ndarray) -> np.ndarray:
+        """Flow F (H, W, 2) with source(p) ≈ target(p + F(p)); inputs are grey uint8."""
+        return self._dis.calc(source, target, None)
+
+
+def warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
+    """Sample ``image`` at p + flow(p): brings a frame into the pixel grid the flow starts on."""
+    h, w = flow.shape[:2]
+    grid_x, grid_y = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    map_x, map_y = grid_x + flow[..., 0], grid_y + flow[..., 1]
+    return cv2.remap(image, map_x, map_y, interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+@dataclass(frozen=True)
+class Motion:
+    """Where frame t's pixels were in frame t-1, and which of them can be trusted."""
+
+    flow: np.ndarray  # (H, W, 2): frame t -> frame t-1
+    valid: np.ndarray  # (H, W) bool: not occluded, not on a motion boundary, inside the frame
+
+
+def motion(flow_estimator: FlowEstimator, current_gray: np.ndarray, previous_gray: np.ndarray) -> Motion:
+    """Backward flow with the forward-backward occlusion check and motion-boundary mask."""
+    back = flow_estimator(current_gray, previous_gray)
+    forward = flow_estimator(previous_gray, current_gray)
+    forward_at = warp(forward, back)  # the forward flow where each backward vector lands
+    mismatch = np.sum((back + forward_at) ** 2, axis=-1)
+    occluded = mismatch > 0.01 * (np.sum(back**2, axis=-1) + np.sum(forward_at**2, axis=-1)) + 0.5
+    du_dy, du_dx = np.gradient(back[..., 0])
+    dv_dy, dv_dx = np.gradient(back[..., 1])
+    boundary = du_dx**2 + du_dy**2 + dv_dx**2 + dv_dy**2 > 0.01 * np.sum(back**2, axis=-1) + 0.002
+    h, w = back.shape[:2]
+    grid_x, grid_y = np.meshgrid(np.arange(w), np.arange(h))
+    lands_x, lands_y = grid_x + back[..., 0], grid_y + back[..., 1]
+    inside = (lands_x >= 0) & (lands_x <= w - 1) & (lands_y >= 0) & (lands_y <= h - 1)
+    return Motion(flow=back, valid=~occluded & ~boundary & inside)
