@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 
 from vidstyle import __version__
-from vidstyle.config import DEVICE_CHOICES, EncodeConfig, RunConfig, TrainConfig
+from vidstyle.config import DEVICE_CHOICES, EncodeConfig, RunConfig, StabilizeConfig, TrainConfig
 from vidstyle.errors import VidstyleError
 
 X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
@@ -50,6 +50,10 @@ EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 @click.option("--model", "model_path", type=click.Path(path_type=Path),
               help="Reuse a style model saved with --save-model.")
 @click.option("--save-model", type=click.Path(path_type=Path), help="Save the trained style model here.")
+@click.option("--stabilize/--no-stabilize", default=True, show_default=True,
+              help="Flow-guided temporal blending against flicker (videos and frame folders).")
+@click.option("--stabilize-strength", type=click.FloatRange(0.0, 0.99), default=0.8, show_default=True,
+              help="Weight of the previous stylized frame where the motion is trusted.")
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars or info messages (warnings still show).")
 @click.version_option(__version__, "--version", prog_name="vidstyle")
@@ -76,11 +80,12 @@ def command(inputs: tuple[Path, ...], output: Path | None, out_dir: Path | None,
 
 def _run_config(*, style, steps, train_size, content_weight, style_weight, keyframe, finetune_frames,
                 finetune_steps, batch_size, crf, preset, device, seed, vgg_weights, model_path, save_model,
-                overwrite, quiet) -> RunConfig:
+                stabilize, stabilize_strength, overwrite, quiet) -> RunConfig:
     train = TrainConfig(steps=steps, train_size=train_size, content_weight=content_weight, style_weight=style_weight,
                         seed=seed, finetune_frames=finetune_frames, finetune_steps=finetune_steps)
     return RunConfig(
         style=str(style) if style else None, train=train, encode=EncodeConfig(crf=crf, preset=preset),
+        stabilize=StabilizeConfig(enabled=stabilize, strength=stabilize_strength),
         device=device, batch_size=batch_size, keyframe=keyframe, vgg_weights=vgg_weights or None,
         model_path=str(model_path) if model_path else None, save_model=str(save_model) if save_model else None,
         overwrite=overwrite, quiet=quiet,

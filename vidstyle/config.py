@@ -91,12 +91,25 @@ class EncodeConfig:
 
 
 @dataclass(frozen=True)
+class StabilizeConfig:
+    """Flow-guided temporal blending (see stabilize.py). ``strength`` is the weight of the
+    previous stylized frame where the motion is trusted; ``sigma`` the input change (RGB
+    distance in [0, 1] units) at which that weight has fallen to ~60 %."""
+
+    enabled: bool = True
+    strength: float = 0.8
+    sigma: float = 0.1
+    max_detail_gain: float = 2.0
+
+
+@dataclass(frozen=True)
 class RunConfig:
     """Everything one `vidstyle` invocation needs besides its inputs and outputs."""
 
     style: str | None = None
     train: TrainConfig = field(default_factory=TrainConfig)
     encode: EncodeConfig = field(default_factory=EncodeConfig)
+    stabilize: StabilizeConfig = field(default_factory=StabilizeConfig)
     device: str = "auto"
     batch_size: int | None = None  # None: 1 on the CPU, 4 on a GPU
     keyframe: str | None = None  # "12.5" seconds or "#40" frame index; None: middle

