@@ -19,10 +19,10 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from vidstyle.config import GeneratorConfig, StabilizeConfig  # noqa: E402
-from vidstyle.evaluate import iter_frames  # noqa: E402
 from vidstyle.stabilize import TemporalStabilizer  # noqa: E402
 from vidstyle.stylize import Stylizer  # noqa: E402
 from vidstyle.train import build_generator  # noqa: E402
+from vidstyle.video import iter_rgb  # noqa: E402
 
 
 def main() -> None:
@@ -34,7 +34,7 @@ def main() -> None:
     stabilizer = TemporalStabilizer(StabilizeConfig())
     styl = stab = 0.0
     n = 0
-    for n, frame in enumerate(iter_frames(args.clip, args.frames), start=1):
+    for n, frame in enumerate(iter_rgb(args.clip, args.frames), start=1):
         t0 = time.perf_counter()
         out = stylizer.one(frame)
         t1 = time.perf_counter()

@@ -16,11 +16,11 @@ import numpy as np
 import torch
 
 from vidstyle import video
-from vidstyle.config import CONTENT_LAYER, STYLE_LAYER_WEIGHTS
+from vidstyle.config import TrainConfig
 from vidstyle.errors import InputError
 from vidstyle.flow import FlowEstimator, gray, motion
-from vidstyle.images import load_image, resize_long_side, resize_to_area, to_tensor
-from vidstyle.losses import GramLoss, gram_matrix
+from vidstyle.images import load_image, resize_long_side, to_tensor
+from vidstyle.losses import LossesBySize
 from vidstyle.metrics import (
     WarpAccumulator,
     gray_float,
@@ -57,17 +57,8 @@ class EvalResult:
         return asdict(self)
 
 
-def iter_frames(path: Path, limit: int | None) -> Iterator[np.ndarray]:
-    with video.open_input(path) as container:
-        stream = video.video_stream(container)
-        for n, item in enumerate(video.demux(container, stream, [])):
-            if limit is not None and n >= limit:
-                return
-            yield item.rgb
-
-
 def _pairs(source: Path, styled: Path, limit: int | None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    for n, (a, b) in enumerate(zip_longest(iter_frames(source, limit), iter_frames(styled, limit))):
+    for n, (a, b) in enumerate(zip_longest(video.iter_rgb(source, limit), video.iter_rgb(styled, limit))):
         if a is None or b is None:
             raise InputError(f"{styled.name} has {'more' if a is None else 'fewer'} frames than {source.name} "
                              f"(they differ at frame {n}); eval needs the stylized copy of this very input")
@@ -78,24 +69,19 @@ def _pairs(source: Path, styled: Path, limit: int | None) -> Iterator[tuple[np.n
 
 
 class StyleDistance:
-    """Gram distance to the style image under the loss network (reference layer weights and
-    c·h·w scaling), measured at a fixed working size."""
+    """Gram distance to the style image under the loss network: the training's style term
+    (reference layer weights, c·h·w scaling), measured at a fixed working size."""
 
     def __init__(self, style_rgb: np.ndarray, vgg_weights: str | None, device: torch.device) -> None:
-        self.features = load_vgg_features(vgg_weights, [*STYLE_LAYER_WEIGHTS, CONTENT_LAYER]).to(device)
-        self.style_rgb = style_rgb
+        config = TrainConfig()
+        features = load_vgg_features(vgg_weights, [*config.style_layer_weights, config.content_layer])
+        self.losses = LossesBySize(features.to(device), style_rgb, config, device)
         self.device = device
-        self._losses: dict[tuple[int, int], dict[str, GramLoss]] = {}
 
     def __call__(self, rgb: np.ndarray) -> float:
         small = resize_long_side(rgb, STYLE_SIZE)
-        h, w = small.shape[:2]
         with torch.inference_mode():
-            if (h, w) not in self._losses:
-                style = self.features(to_tensor(resize_to_area(self.style_rgb, h * w), self.device))
-                self._losses[(h, w)] = {n: GramLoss(gram_matrix(style[n]), wt) for n, wt in STYLE_LAYER_WEIGHTS.items()}
-            feats = self.features(to_tensor(small, self.device))
-            return float(sum(loss(feats[n]) for n, loss in self._losses[(h, w)].items()))
+            return float(self.losses(*small.shape[:2]).style_distance(to_tensor(small, self.device)))
 
 
 def evaluate(source: Path, styled: Path, style: Path, *, frames: int | None = None, vgg_weights: str | None = None,
@@ -105,7 +91,6 @@ def evaluate(source: Path, styled: Path, style: Path, *, frames: int | None = No
     reporter = reporter or Reporter(quiet=True)
     style_rgb = load_image(style, role="style").rgb
     info = video.probe(source)
-    video.probe(styled)
     total = min(info.frames, frames) if frames else info.frames
     distance = StyleDistance(style_rgb, vgg_weights, device or torch.device("cpu"))
     every = max(1, total // STYLE_FRAMES)

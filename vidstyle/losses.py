@@ -6,9 +6,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import nn
 
+from vidstyle.config import TrainConfig
+from vidstyle.images import resize_to_area, to_tensor
 from vidstyle.vgg import VGGFeatures
 
 
@@ -82,6 +85,30 @@ class PerceptualLoss(nn.Module):
     def forward(self, output: torch.Tensor, content_target: torch.Tensor) -> LossValues:
         feats = self.features(output)
         content = self.content_loss(feats[self.content_layer], content_target)
-        style = sum(loss(feats[name]) for name, loss in self.style_losses.items())
+        style = self._style(feats)
         total = self.content_weight * content + self.style_weight * style
         return LossValues(total=total, content=content, style=style)
+
+    def style_distance(self, image: torch.Tensor) -> torch.Tensor:
+        """The (unweighted) style term alone: how far ``image``'s Grams are from the style's."""
+        return self._style(self.features(image))
+
+    def _style(self, feats: dict[str, torch.Tensor]) -> torch.Tensor:
+        return sum(loss(feats[name]) for name, loss in self.style_losses.items())
+
+
+class LossesBySize:
+    """One `PerceptualLoss` per content size, with the style image scaled to that size's pixel
+    count (aspect kept), so that unnormalised Grams of output and style compare like with like."""
+
+    def __init__(self, features: VGGFeatures, style_rgb: np.ndarray, config: TrainConfig, device: torch.device):
+        self.features, self.style_rgb, self.config, self.device = features, style_rgb, config, device
+        self._losses: dict[tuple[int, int], PerceptualLoss] = {}
+
+    def __call__(self, height: int, width: int) -> PerceptualLoss:
+        if (height, width) not in self._losses:
+            cfg = self.config
+            style = to_tensor(resize_to_area(self.style_rgb, height * width), self.device)
+            self._losses[(height, width)] = PerceptualLoss(self.features, style, cfg.style_layer_weights,
+                                                           cfg.content_layer, cfg.content_weight, cfg.style_weight)
+        return self._losses[(height, width)]

@@ -25,11 +25,10 @@ from vidstyle.images import (
     is_image_path,
     load_image,
     resize_long_side,
-    resize_to_area,
     save_image,
     to_tensor,
 )
-from vidstyle.losses import PerceptualLoss
+from vidstyle.losses import LossesBySize, PerceptualLoss
 from vidstyle.outputs import atomic_output, check_output, default_output
 from vidstyle.reporting import Reporter
 from vidstyle.stabilize import stabilized
@@ -89,9 +88,8 @@ class StyleSession:
         self.train_config: TrainConfig = config.train.for_device(self.device.type)
         self.batch_size = config.batch_size or (1 if self.device.type == "cpu" else 4)
         self.style_rgb: np.ndarray | None = None
-        self._features = None
         self._base: HRNetGenerator | None = None
-        self._losses: dict[tuple[int, int], PerceptualLoss] = {}
+        self._losses: LossesBySize | None = None
 
     # -- set-up, before any work -------------------------------------------------------
     def prepare(self) -> None:
@@ -117,7 +115,7 @@ class StyleSession:
         if spec == RANDOM:
             self.reporter.warn("using a seeded, randomly initialised VGG19 (tests and smoke runs only): "
                                "the result will not take on the style")
-        self._features = features.to(self.device)
+        self._losses = LossesBySize(features.to(self.device), self.style_rgb, self.train_config, self.device)
 
     # -- the style model -----------------------------------------------------------------
     def model_for(self, keyframe: np.ndarray, extra_frames: list[np.ndarray] | None = None) -> HRNetGenerator:
@@ -162,15 +160,7 @@ class StyleSession:
         return to_tensor(resize_long_side(rgb, size), self.device)
 
     def _loss_for(self, content: torch.Tensor) -> PerceptualLoss:
-        """Loss with the style image scaled to the content's pixel count, so that the
-        unnormalised Grams of output and style compare like with like."""
-        h, w = content.shape[-2:]
-        if (h, w) not in self._losses:
-            tc = self.train_config
-            style = to_tensor(resize_to_area(self.style_rgb, h * w), self.device)
-            self._losses[(h, w)] = PerceptualLoss(self._features, style, tc.style_layer_weights, tc.content_layer,
-                                                  tc.content_weight, tc.style_weight)
-        return self._losses[(h, w)]
+        return self._losses(*content.shape[-2:])
 
     def stylizer(self, generator: HRNetGenerator) -> Stylizer:
         return Stylizer(generator, self.batch_size)

@@ -344,6 +344,16 @@ def demux(container: av.container.InputContainer, stream, audio_streams: list) -
         raise VideoError(f"decoding {container.name} failed ({_reason(exc)}); the file may be damaged") from None
 
 
+def iter_rgb(path: Path, limit: int | None = None) -> Iterator[np.ndarray]:
+    """The clip's frames as RGB arrays, in order, streaming (the first ``limit`` only)."""
+    with open_input(path) as container:
+        stream = video_stream(container)
+        for n, item in enumerate(demux(container, stream, [])):
+            if limit is not None and n >= limit:
+                return
+            yield item.rgb
+
+
 def transcode(source_path: Path, temp_path: Path, container_suffix: str, info: VideoInfo,
               process: Callable[[list[np.ndarray]], list[np.ndarray]], batch_size: int,
               encode: EncodeConfig, reporter: Reporter) -> int:
