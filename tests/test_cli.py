@@ -206,3 +206,23 @@ def test_version_and_python_dash_m():
     assert main(["--version"]) == 0
     done = subprocess.run([sys.executable, "-m", "vidstyle", "--version"], capture_output=True, text=True)
     assert done.returncode == 0 and __version__ in done.stdout
+
+
+def test_fast_path_video_keeps_frames_timestamps_size_and_audio(tmp_path, style_path):
+    src = make_clip(tmp_path / "wide.mp4", width=200, height=120, frames=8)
+    model = tmp_path / "m.pt"
+    assert run(src, "--style", style_path, "--save-model", model, "-o", tmp_path / "a.mp4", "--no-fast", *FAST) == 0
+    outputs = {}
+    for flag in ("--fast", "--no-fast"):
+        outputs[flag] = tmp_path / f"out{flag}.mp4"
+        assert run(src, "--model", model, flag, "--fast-size", "64", "-o", outputs[flag], "-q", "--device", "cpu") == 0
+    before, fast, full = read_clip(src), read_clip(outputs["--fast"]), read_clip(outputs["--no-fast"])
+    assert fast.frames == before.frames == 8 and fast.pts == before.pts
+    assert fast.size == (200, 120) and fast.audio == before.audio
+    assert not np.array_equal(fast.first_rgb, full.first_rgb)  # it did take another path
+    assert _leftovers(tmp_path) == []
+
+
+def test_unknown_precision_is_a_usage_error(clip, style_path, capsys):
+    assert run(clip, "--style", style_path, "--precision", "fp8", *FAST) == 2
+    assert "fp8" in capsys.readouterr().err

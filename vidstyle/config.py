@@ -65,6 +65,8 @@ class TrainConfig:
         default_factory=lambda: dict(STYLE_LAYER_WEIGHTS)
     )
     content_layer: str = CONTENT_LAYER
+    precision: str = "auto"  # autocast dtype of the forward passes; auto: bf16 on CUDA, fp32 elsewhere
+    channels_last: bool | None = None  # None: on CUDA only
 
     def for_device(self, device_type: str) -> TrainConfig:
         """Fill the device-dependent defaults (steps, train size) for ``device_type``."""
@@ -100,6 +102,40 @@ class StabilizeConfig:
     strength: float = 0.8
     sigma: float = 0.1
     max_detail_gain: float = 2.0
+    flow_size: int = 640  # motion is estimated with the long side at most this (flow is smooth;
+                          # at 720p full-resolution DIS cost more than the fast-path generator)
+
+
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+FAST_SIZE = 512  # working long side of the fast path
+FAST_ABOVE = 640  # on the CPU, frames with a longer side than this take the fast path by default
+
+
+@dataclass(frozen=True)
+class InferenceConfig:
+    """How the trained generator is applied to frames (see stylize.py and guided.py).
+
+    ``fast``: run the generator at ``fast_size`` (long side) and carry the result to full
+    resolution with guided upsampling; ``None`` decides by device and frame size (on the CPU
+    above ``FAST_ABOVE`` px, never on a GPU). ``precision``: ``auto`` is fp16 on a CUDA GPU
+    and fp32 elsewhere.
+    """
+
+    batch_size: int | None = None  # None: 1 on the CPU, 4 on a GPU
+    fast: bool | None = None
+    fast_size: int = FAST_SIZE
+    guide_radius: int = 2  # in working-resolution pixels
+    guide_eps: float = 1e-4
+    precision: str = "auto"
+    channels_last: bool | None = None  # None: on CUDA only (on the CPU it measured slower)
+
+    def fast_for(self, height: int, width: int, device_type: str) -> bool:
+        """Whether frames of this size take the fast path on ``device_type``."""
+        if max(height, width) <= self.fast_size:
+            return False  # nothing to gain: the working size is the frame size
+        if self.fast is not None:
+            return self.fast
+        return device_type == "cpu" and max(height, width) > FAST_ABOVE
 
 
 @dataclass(frozen=True)
@@ -110,8 +146,8 @@ class RunConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     encode: EncodeConfig = field(default_factory=EncodeConfig)
     stabilize: StabilizeConfig = field(default_factory=StabilizeConfig)
+    inference: InferenceConfig = field(default_factory=InferenceConfig)
     device: str = "auto"
-    batch_size: int | None = None  # None: 1 on the CPU, 4 on a GPU
     keyframe: str | None = None  # "12.5" seconds or "#40" frame index; None: middle
     vgg_weights: str | None = None  # None: torchvision ImageNet weights; a path; or "random"
     model_path: str | None = None  # load a saved style model instead of training

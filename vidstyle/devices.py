@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 
 from vidstyle.config import DEVICE_CHOICES as CHOICES
@@ -25,3 +27,26 @@ def resolve_device(name: str) -> torch.device:
     if name not in CHOICES:
         raise VidstyleError(f"--device {name} is unknown; use one of {', '.join(CHOICES)}")
     return torch.device(name)
+
+
+def cudnn_autotune(device: torch.device) -> contextlib.AbstractContextManager:
+    """Within the block, let cuDNN time its convolution algorithms for each new input size and
+    keep the fastest (frames of a clip, and training steps, all share one size); a no-op off CUDA.
+    Scoped, not global, so nothing else in the process changes."""
+    if device.type != "cuda":
+        return contextlib.nullcontext()
+    return torch.backends.cudnn.flags(enabled=True, benchmark=True, deterministic=False, allow_tf32=True)
+
+
+_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def resolve_precision(name: str, device: torch.device, auto_gpu: torch.dtype = torch.float16) -> torch.dtype:
+    """``auto``: ``auto_gpu`` on a CUDA GPU, fp32 elsewhere (laptop CPUs have no fast 16-bit
+    units). Stylizing defaults to fp16: on trained models it stays within 0.1 level of fp32
+    (p99 1 level), bf16 drifts 0.8 (p99 7) for the same speed on tensor cores."""
+    if name == "auto":
+        return auto_gpu if device.type == "cuda" else torch.float32
+    if name not in _DTYPES:
+        raise VidstyleError(f"--precision {name} is unknown; use one of auto, {', '.join(_DTYPES)}")
+    return _DTYPES[name]

@@ -16,10 +16,12 @@ from vidstyle.vgg import VGGFeatures
 
 
 def gram_matrix(features: torch.Tensor) -> torch.Tensor:
-    """Unnormalised Gram matrix per sample: (B, C, H, W) -> (B, C, C) = F Fᵀ."""
+    """Unnormalised Gram matrix per sample: (B, C, H, W) -> (B, C, C) = F Fᵀ, in fp32 even
+    under autocast (sums over every pixel lose too much in 16 bits)."""
     b, c, h, w = features.shape
-    flat = features.reshape(b, c, h * w)
-    return flat @ flat.transpose(1, 2)
+    flat = features.reshape(b, c, h * w).float()
+    with torch.autocast(flat.device.type, enabled=False):
+        return flat @ flat.transpose(1, 2)
 
 
 class GramLoss(nn.Module):
@@ -40,7 +42,7 @@ class ContentLoss(nn.Module):
     """Mean squared difference of activations against a target computed once."""
 
     def forward(self, features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return (features - target).pow(2).mean()
+        return (features.float() - target.float()).pow(2).mean()
 
 
 @dataclass(frozen=True)

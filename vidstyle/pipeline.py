@@ -31,9 +31,9 @@ from vidstyle.images import (
 from vidstyle.losses import LossesBySize, PerceptualLoss
 from vidstyle.outputs import atomic_output, check_output, default_output
 from vidstyle.reporting import Reporter
-from vidstyle.stabilize import stabilized
+from vidstyle.stabilize import stabilized, stabilizing
 from vidstyle.stylize import Stylizer
-from vidstyle.train import build_generator, train_generator
+from vidstyle.train import build_generator, channels_last_for, train_generator
 from vidstyle.vgg import RANDOM, load_vgg_features
 
 
@@ -86,7 +86,6 @@ class StyleSession:
         self.reporter = reporter
         self.device = resolve_device(config.device)
         self.train_config: TrainConfig = config.train.for_device(self.device.type)
-        self.batch_size = config.batch_size or (1 if self.device.type == "cpu" else 4)
         self.style_rgb: np.ndarray | None = None
         self._base: HRNetGenerator | None = None
         self._losses: LossesBySize | None = None
@@ -115,7 +114,10 @@ class StyleSession:
         if spec == RANDOM:
             self.reporter.warn("using a seeded, randomly initialised VGG19 (tests and smoke runs only): "
                                "the result will not take on the style")
-        self._losses = LossesBySize(features.to(self.device), self.style_rgb, self.train_config, self.device)
+        features = features.to(self.device)
+        if channels_last_for(self.train_config, self.device):
+            features = features.to(memory_format=torch.channels_last)
+        self._losses = LossesBySize(features, self.style_rgb, self.train_config, self.device)
 
     # -- the style model -----------------------------------------------------------------
     def model_for(self, keyframe: np.ndarray, extra_frames: list[np.ndarray] | None = None) -> HRNetGenerator:
@@ -163,7 +165,7 @@ class StyleSession:
         return self._losses(*content.shape[-2:])
 
     def stylizer(self, generator: HRNetGenerator) -> Stylizer:
-        return Stylizer(generator, self.batch_size)
+        return Stylizer(generator, self.config.inference)
 
 
 # -- the three kinds of job ---------------------------------------------------------------
@@ -175,10 +177,10 @@ def run_video(job: Job, session: StyleSession) -> str:
     if cfg.train.finetune_frames > 0:
         extra = video.frames_at_times(job.input, video.spread_times(info, cfg.train.finetune_frames))
     stylizer = session.stylizer(session.model_for(key, extra))
-    process = stabilized(stylizer, cfg.stabilize) if cfg.stabilize.enabled else stylizer
+    finish = stabilizing(cfg.stabilize) if cfg.stabilize.enabled else None
     with atomic_output(job.output) as temp:
-        frames = video.transcode(job.input, temp, job.output.suffix.lower(), info, process, stylizer.batch_size,
-                                 cfg.encode, session.reporter)
+        frames = video.transcode(job.input, temp, job.output.suffix.lower(), info, stylizer, stylizer.batch_size,
+                                 cfg.encode, session.reporter, finish)
     return f"{frames} frames, {info.width}x{info.height}, {info.audio_streams} audio stream(s)"
 
 

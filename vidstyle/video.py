@@ -20,6 +20,7 @@ from av.video.reformatter import Interpolation
 from vidstyle.config import EncodeConfig
 from vidstyle.errors import InputError, OutputError, VideoError
 from vidstyle.reporting import Reporter
+from vidstyle.stages import batched, read_ahead, write_behind
 
 VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".ts", ".mts", ".m2ts",
                   ".mpg", ".mpeg", ".wmv", ".flv", ".3gp", ".ogv", ".gif"}
@@ -354,11 +355,18 @@ def iter_rgb(path: Path, limit: int | None = None) -> Iterator[np.ndarray]:
             yield item.rgb
 
 
+QUEUE_CHUNKS = 4  # batches (or audio packets) waiting between two stages: bounds the memory
+
+
 def transcode(source_path: Path, temp_path: Path, container_suffix: str, info: VideoInfo,
               process: Callable[[list[np.ndarray]], list[np.ndarray]], batch_size: int,
-              encode: EncodeConfig, reporter: Reporter) -> int:
-    """Decode -> ``process`` in batches -> encode, streaming; audio packets pass straight
-    through. Returns the number of frames written."""
+              encode: EncodeConfig, reporter: Reporter,
+              finish: Callable[[list[np.ndarray], list[np.ndarray]], list[np.ndarray]] | None = None) -> int:
+    """Decode -> ``process`` in batches -> ``finish(sources, processed)`` -> encode, streaming.
+
+    Decoding runs in one thread, ``process`` in the caller's, ``finish`` (the stabilizer:
+    CPU work while ``process`` keeps a GPU busy) and encoding in a third, so all overlap
+    (stages.py); audio packets pass straight through. Returns the number of frames written."""
     with open_input(source_path) as source, open_output(temp_path, container_suffix) as sink:
         stream = video_stream(source)
         audio = list(source.streams.audio)
@@ -366,22 +374,25 @@ def transcode(source_path: Path, temp_path: Path, container_suffix: str, info: V
         if dropped:
             reporter.warn(f"{source_path.name}: {dropped} subtitle/data/extra video stream(s) are not copied")
         writer = VideoWriter(sink, stream, audio, info, encode, reporter.warn)
-        pending: list[Frame] = []
         with reporter.bar(info.frames, source_path.name, "frame") as bar:
 
-            def flush() -> None:
-                for frame, rgb in zip(pending, process([f.rgb for f in pending]), strict=True):
+            def write(chunk: av.Packet | tuple[list[Frame], list[np.ndarray]]) -> None:
+                if isinstance(chunk, av.Packet):
+                    writer.copy(chunk)
+                    return
+                frames, outputs = chunk
+                if finish is not None:
+                    outputs = finish([f.rgb for f in frames], outputs)
+                for frame, rgb in zip(frames, outputs, strict=True):
                     writer.write(rgb, frame.pts)
-                bar.update(len(pending))
-                pending.clear()
+                bar.update(len(frames))
 
-            for item in demux(source, stream, audio):
-                if isinstance(item, Frame):
-                    pending.append(item)
-                    if len(pending) >= batch_size:
-                        flush()
-                else:
-                    writer.copy(item)
-            flush()
+            chunks = batched(demux(source, stream, audio), batch_size, lambda item: isinstance(item, Frame))
+            with read_ahead(chunks, QUEUE_CHUNKS, "decoder") as decoded, \
+                    write_behind(write, QUEUE_CHUNKS, "encoder") as encode_later:
+                for chunk in decoded:
+                    if isinstance(chunk, list):
+                        chunk = (chunk, process([f.rgb for f in chunk]))
+                    encode_later(chunk)
         writer.finish()
         return writer.frames

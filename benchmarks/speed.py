@@ -1,0 +1,171 @@
+"""Speed benchmark: how close vidstyle gets to the codec's own speed, per clip, on one device.
+
+    python benchmarks/speed.py [CLIP ...] [--device auto|cpu|cuda] [--frames N] [--steps N]
+                               [--fast/--no-fast] [--full-res-frames N] [--vgg-weights random]
+
+For a 720p and a 1080p clip it makes itself (a pan over a bundled painting, with AAC audio)
+and any clip given, it prints in one run, so the ratios compare like with like:
+
+- transcode fps: decode -> RGB -> encode with the product's encoder settings and threads
+  (vidstyle's own transcode with an identity stylizer): the ceiling;
+- decode fps: decoding to RGB alone;
+- stylize fps: the stylize stage alone (generator, and the fast path where it applies) on
+  frames already in memory; stabilize fps: the stabilizer alone (its own thread in a run);
+- apply fps: `vidstyle CLIP --model M` end to end (probe, keyframe, decode, stylize, encode);
+- apply/transcode and apply/slowest-stage ratios, and the process's peak RSS so far;
+- the full-resolution generator's fps, for the fast path's speed-up (CPU: a few frames);
+- training seconds per step at the device's default train size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+from clips import panning_clip  # noqa: E402
+
+from vidstyle import video  # noqa: E402
+from vidstyle.checkpoint import StyleModel, load_style_model, save_style_model  # noqa: E402
+from vidstyle.config import EncodeConfig, GeneratorConfig, InferenceConfig, RunConfig, TrainConfig  # noqa: E402
+from vidstyle.devices import resolve_device  # noqa: E402
+from vidstyle.images import load_image, resize_long_side, to_tensor  # noqa: E402
+from vidstyle.losses import LossesBySize  # noqa: E402
+from vidstyle.pipeline import run  # noqa: E402
+from vidstyle.reporting import Reporter  # noqa: E402
+from vidstyle.stabilize import stabilizing  # noqa: E402
+from vidstyle.stylize import Stylizer  # noqa: E402
+from vidstyle.train import build_generator, channels_last_for, train_generator  # noqa: E402
+from vidstyle.vgg import load_vgg_features  # noqa: E402
+
+STYLE = REPO / "samples" / "starry_night.jpg"
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def train_model(device: torch.device, steps: int, vgg_weights: str | None, out: Path) -> float:
+    """Train at the device's default size for ``steps`` steps; save the model; s/step."""
+    config = TrainConfig().for_device(device.type)
+    features = load_vgg_features(vgg_weights, [*config.style_layer_weights, config.content_layer], progress=False)
+    features = features.to(device)
+    if channels_last_for(config, device):
+        features = features.to(memory_format=torch.channels_last)
+    losses = LossesBySize(features, load_image(STYLE).rgb, config, device)
+    content = to_tensor(resize_long_side(load_image(REPO / "samples" / "the_scream.jpg").rgb, config.train_size),
+                        device)
+    generator = build_generator(GeneratorConfig(), 0, device)
+    loss = losses(*content.shape[-2:])
+    train_generator(generator, loss, [content], 3, config, quiet=True)  # warm-up: kernels, autotuning
+    _sync(device)
+    seconds = train_generator(generator, loss, [content], steps, config, quiet=True).seconds
+    _sync(device)
+    save_style_model(StyleModel(generator=generator, info={"style": STYLE.name}), out)
+    return seconds / steps
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def stage_fps(frames: list, process, batch: int, device: torch.device) -> float:
+    process(frames[:batch])  # warm-up
+    _sync(device)
+
+    def go() -> None:
+        for i in range(0, len(frames), batch):
+            process(frames[i:i + batch])
+        _sync(device)
+
+    return len(frames) / timed(go)
+
+
+def bench_clip(clip: Path, model: Path, device: torch.device, args, work: Path) -> dict:
+    info = video.probe(clip)
+    frames = list(video.iter_rgb(clip))
+    quiet = Reporter(quiet=True)
+    transcode = timed(lambda: video.transcode(clip, work / "copy.mp4", ".mp4", info, lambda f: f, 1,
+                                              EncodeConfig(), quiet))
+    decode = timed(lambda: sum(1 for _ in video.iter_rgb(clip)))
+    inference = InferenceConfig(fast=args.fast)
+    generator = load_style_model(model, device).generator
+    stylizer = Stylizer(generator, inference)
+    stage = stage_fps(frames, stylizer, stylizer.batch_size, device)
+    styled = [stylizer.one(f) for f in frames[:10]]
+    stabilize = stabilizing(RunConfig().stabilize)
+    stabilize(frames[:1], styled[:1])
+    stab = (len(styled) - 1) / timed(lambda: stabilize(frames[1:len(styled)], styled[1:]))
+    config = RunConfig(model_path=str(model), device=device.type, inference=inference, overwrite=True, quiet=True)
+    apply = timed(lambda: run([clip], config, quiet, output=work / "styled.mp4"))
+    row = {"clip": clip.name, "size": f"{info.width}x{info.height}", "frames": len(frames),
+           "transcode": len(frames) / transcode, "decode": len(frames) / decode, "stylize": stage, "stabilize": stab,
+           "apply": len(frames) / apply, "fast": stylizer.uses_fast_path(info.height, info.width),
+           "rss": peak_rss_mb()}
+    if row["fast"] and args.full_res_frames:
+        full = Stylizer(generator, InferenceConfig(fast=False, batch_size=inference.batch_size))
+        some = frames[:args.full_res_frames]
+        row["generator_fast"] = stage_fps(some, stylizer, stylizer.batch_size, device)
+        row["generator_full"] = stage_fps(some, full, full.batch_size, device)
+    return row
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("clips", type=Path, nargs="*")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--frames", type=int, help="Frames in each made clip. Default: 25 on CPU, 250 on GPU.")
+    parser.add_argument("--steps", type=int, help="Training steps timed. Default: 10 on CPU, 200 on GPU.")
+    parser.add_argument("--fast", action=argparse.BooleanOptionalAction, default=None)
+    parser.add_argument("--full-res-frames", type=int, default=3,
+                        help="Frames for the full-resolution comparison of the fast path (0: skip).")
+    parser.add_argument("--vgg-weights", default="random")
+    parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "vidstyle-speed")
+    args = parser.parse_args()
+    device = resolve_device(args.device)
+    gpu = device.type == "cuda"
+    frames = args.frames or (250 if gpu else 25)
+    args.work.mkdir(parents=True, exist_ok=True)
+    clips = [panning_clip(args.work / f"pan-{w}x{h}-{frames}.mp4", w, h, frames / 25)
+             for w, h in ((1280, 720), (1920, 1080))] + list(args.clips)
+    name = torch.cuda.get_device_name(device) if gpu else f"CPU, {torch.get_num_threads()} threads"
+    train_size = TrainConfig().for_device(device.type).train_size
+    model = args.work / "model.pt"
+    step = train_model(device, args.steps or (200 if gpu else 10), args.vgg_weights, model)
+    print(f"device: {name}; torch {torch.__version__}")
+    print(f"training: {step:.3f} s/step at train size {train_size} ({1000 * step:.0f} s per 1000 steps)")
+    print(f"{'clip':24} {'size':>9} {'fast':>4} {'transcode':>9} {'decode':>7} {'stylize':>7} {'stabilize':>9} "
+          f"{'apply':>7} "
+          f"{'apply/transcode':>15} {'apply/slowest':>13} {'peak RSS':>9}")
+    for clip in clips:
+        r = bench_clip(clip, model, device, args, args.work)
+        slowest = min(r["transcode"], r["decode"], r["stylize"], r["stabilize"])
+        print(f"{r['clip'][:24]:24} {r['size']:>9} {'yes' if r['fast'] else 'no':>4} {r['transcode']:9.2f} "
+              f"{r['decode']:7.2f} {r['stylize']:7.2f} {r['stabilize']:9.2f} {r['apply']:7.2f} "
+              f"{r['apply'] / r['transcode']:15.3f} "
+              f"{r['apply'] / slowest:13.2f} {r['rss']:7.0f}MB", flush=True)
+        if "generator_full" in r:
+            print(f"  fast path: {r['generator_fast']:.2f} fps vs full-resolution generator "
+                  f"{r['generator_full']:.2f} fps = {r['generator_fast'] / r['generator_full']:.1f}x", flush=True)
+    print("fps are frames per second; stylize (generator + guided upsampling) and stabilize are each stage "
+          "alone on frames in memory; apply is end to end; slowest is the slowest stage alone.")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,113 @@
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from vidstyle.config import InferenceConfig
+from vidstyle.generator import HRNetGenerator
+from vidstyle.guided import apply_affine, box_filter, downscale, fit_affine, working_size
+from vidstyle.stylize import Stylizer
+
+
+def _scene(h: int, w: int, seed: int = 0) -> torch.Tensor:
+    """Smooth colour ramps plus a hard-edged square: something with flat parts and edges."""
+    g = torch.Generator().manual_seed(seed)
+    yy, xx = torch.meshgrid(torch.linspace(0, 1, h), torch.linspace(0, 1, w), indexing="ij")
+    img = torch.stack((xx, yy, 0.5 * (xx + yy)))
+    img[:, h // 4: h // 2, w // 3: 2 * w // 3] = torch.rand(3, 1, 1, generator=g)
+    return img[None].clamp(0, 1)
+
+
+def test_box_filter_is_the_mean_over_the_clipped_window():
+    x = torch.rand(2, 3, 17, 23)
+    expected = F.avg_pool2d(x, 7, stride=1, padding=3, count_include_pad=False)
+    assert torch.allclose(box_filter(x, 3), expected, atol=1e-5)
+
+
+def test_a_global_colour_transform_is_recovered_exactly_at_full_resolution():
+    full = _scene(90, 160)
+    small = downscale(full, (36, 64))
+    matrix = torch.tensor([[0.5, 0.3, 0.0], [0.1, 0.2, 0.6], [-0.2, 0.0, 0.9]])
+    offset = torch.tensor([0.1, -0.05, 0.2]).view(1, 3, 1, 1)
+    transform = lambda img: torch.einsum("oi,bihw->bohw", matrix, img) + offset  # noqa: E731
+    out = apply_affine(fit_affine(small, transform(small), radius=2, eps=1e-6), full)
+    assert out.shape == full.shape
+    assert (out - transform(full)).abs().max() < 2e-3
+
+
+def test_edges_come_from_the_full_resolution_input():
+    full = _scene(180, 320)
+    small = downscale(full, (72, 128))
+    styled_small = 1.0 - small  # a colour transform the maps can express
+    guided = apply_affine(fit_affine(small, styled_small, radius=2, eps=1e-4), full)
+    plain = F.interpolate(styled_small, size=full.shape[-2:], mode="bilinear", align_corners=False)
+    truth = 1.0 - full
+    guided_err = (guided - truth).abs().mean()
+    plain_err = (plain - truth).abs().mean()
+    assert guided_err < 0.25 * plain_err
+    # the square's left edge is one pixel wide in the guided result, as in the input
+    row, col = 60, 320 // 3
+    step = (guided[0, :, row, col] - guided[0, :, row, col - 1]).abs().max()
+    truth_step = (truth[0, :, row, col] - truth[0, :, row, col - 1]).abs().max()
+    assert step > 0.8 * truth_step
+
+
+def test_working_size_keeps_the_aspect_ratio():
+    assert working_size(720, 1280, 512) == (288, 512)
+    assert working_size(1920, 1080, 512) == (512, 288)
+
+
+@pytest.mark.parametrize(("fast", "size", "device", "expected"), [
+    (None, (720, 1280), "cpu", True),  # CPU default above 640 px
+    (None, (270, 480), "cpu", False),
+    (None, (720, 1280), "cuda", False),  # a GPU runs full resolution unless asked
+    (True, (720, 1280), "cuda", True),
+    (False, (720, 1280), "cpu", False),
+    (True, (300, 400), "cpu", False),  # at or under the working size there is nothing to gain
+])
+def test_when_the_fast_path_is_taken(fast, size, device, expected):
+    assert InferenceConfig(fast=fast).fast_for(*size, device) is expected
+
+
+def _frames(h, w, n=2):
+    rng = np.random.default_rng(0)
+    base = (_scene(h, w)[0].permute(1, 2, 0).numpy() * 255).astype(np.uint8)
+    return [np.clip(base.astype(int) + rng.integers(-3, 4, base.shape), 0, 255).astype(np.uint8) for _ in range(n)]
+
+
+def test_fast_stylizer_returns_full_size_frames_close_to_its_working_resolution_result():
+    torch.manual_seed(0)
+    generator = HRNetGenerator()
+    frames = _frames(200, 360)
+    fast = Stylizer(generator, InferenceConfig(fast=True, fast_size=128))
+    out = fast(frames)
+    assert [o.shape for o in out] == [(200, 360, 3)] * 2 and out[0].dtype == np.uint8
+    # the working-resolution result, upscaled, agrees with it in the smooth parts
+    small = fast.stylize_tensor(downscale(fast.upload(frames[:1]), working_size(200, 360, 128)))
+    up = F.interpolate(small, size=(200, 360), mode="bilinear", align_corners=False)
+    reference = fast.download(up)[0].astype(int)
+    assert np.abs(out[0].astype(int) - reference)[100:, :100].mean() < 6
+
+
+def test_stylizer_leaves_the_callers_generator_unchanged_and_channels_last_agrees():
+    torch.manual_seed(0)
+    generator = HRNetGenerator()
+    before = {k: v.clone() for k, v in generator.state_dict().items()}
+    frames = _frames(64, 96, 1)
+    plain = Stylizer(generator, InferenceConfig(channels_last=False))(frames)[0].astype(int)
+    cl = Stylizer(generator, InferenceConfig(channels_last=True))(frames)[0].astype(int)
+    assert np.abs(plain - cl).max() <= 1
+    assert all(torch.equal(before[k], v) for k, v in generator.state_dict().items())
+    assert next(generator.parameters()).requires_grad
+
+
+def test_half_precision_stays_close_to_fp32():
+    torch.manual_seed(0)
+    generator = HRNetGenerator()  # untrained: amplifies rounding more than a trained model
+    frames = _frames(64, 96, 1)
+    fp32 = Stylizer(generator, InferenceConfig(precision="fp32"))(frames)[0].astype(int)
+    fp16 = Stylizer(generator, InferenceConfig(precision="fp16"))(frames)[0].astype(int)
+    bf16 = Stylizer(generator, InferenceConfig(precision="bf16"))(frames)[0].astype(int)
+    assert 0 < np.abs(fp32 - fp16).mean() < 1.0  # it did run in fp16, and stayed close
+    assert np.abs(fp32 - bf16).mean() < 5.0
+    assert Stylizer(generator).dtype == torch.float32  # auto on the CPU
