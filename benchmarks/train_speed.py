@@ -28,6 +28,7 @@ from vidstyle.config import GeneratorConfig, TrainConfig  # noqa: E402
 from vidstyle.devices import resolve_device  # noqa: E402
 from vidstyle.images import load_image, resize_long_side, resize_to_area, to_tensor  # noqa: E402
 from vidstyle.losses import LossesBySize, gram_matrix  # noqa: E402
+from vidstyle.runtime import tune_allocator  # noqa: E402
 from vidstyle.train import build_generator, channels_last_for, train_generator  # noqa: E402
 from vidstyle.vgg import load_vgg_features  # noqa: E402
 
@@ -131,6 +132,7 @@ def main() -> None:
     parser.add_argument("--curve-steps", type=int, default=100)
     parser.add_argument("--curve-size", type=int, default=128)
     args = parser.parse_args()
+    tune_allocator()  # as the vidstyle command does
     device = resolve_device(args.device)
     size = args.size or TrainConfig().for_device(device.type).train_size
     compare_speed(device, size, args.steps, args.rounds)

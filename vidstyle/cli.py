@@ -24,6 +24,7 @@ from vidstyle.config import (
     TrainConfig,
 )
 from vidstyle.errors import VidstyleError
+from vidstyle.runtime import tune_allocator
 
 X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
 EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
@@ -156,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     target, prog = command, "vidstyle"
     if argv and argv[0] in SUBCOMMANDS:
         target, prog, argv = SUBCOMMANDS[argv[0]], f"vidstyle {argv[0]}", argv[1:]
+    tune_allocator()
     try:
         code = target.main(args=argv, prog_name=prog, standalone_mode=False)
     except click.ClickException as exc:
