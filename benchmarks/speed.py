@@ -1,7 +1,8 @@
 """Speed benchmark: how close vidstyle gets to the codec's own speed, per clip, on one device.
 
     python benchmarks/speed.py [CLIP ...] [--device auto|cpu|cuda] [--frames N] [--steps N]
-                               [--fast/--no-fast] [--full-res-frames N] [--vgg-weights random]
+                               [--sizes 1280x720,1920x1080] [--fast/--no-fast]
+                               [--full-res-frames N] [--vgg-weights random]
 
 For a 720p and a 1080p clip it makes itself (a pan over a bundled painting, with AAC audio)
 and any clip given, it prints in one run, so the ratios compare like with like:
@@ -139,6 +140,8 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--frames", type=int, help="Frames in each made clip. Default: 40 on CPU, 250 on GPU.")
     parser.add_argument("--steps", type=int, help="Training steps timed. Default: 10 on CPU, 200 on GPU.")
+    parser.add_argument("--sizes", default="1280x720,1920x1080",
+                        help="Clips to make: WxH, comma-separated ('' for none).")
     parser.add_argument("--fast", action=argparse.BooleanOptionalAction, default=None)
     parser.add_argument("--full-res-frames", type=int, default=3,
                         help="Frames for the full-resolution comparison of the fast path (0: skip).")
@@ -150,8 +153,9 @@ def main() -> None:
     gpu = device.type == "cuda"
     frames = args.frames or (250 if gpu else 40)
     args.work.mkdir(parents=True, exist_ok=True)
-    clips = [panning_clip(args.work / f"pan-{w}x{h}-{frames}.mp4", w, h, frames / 25)
-             for w, h in ((1280, 720), (1920, 1080))] + list(args.clips)
+    sizes = [tuple(int(v) for v in size.split("x")) for size in args.sizes.split(",") if size]
+    clips = [panning_clip(args.work / f"pan-{w}x{h}-{frames}.mp4", w, h, frames / 25) for w, h in sizes]
+    clips += list(args.clips)
     name = torch.cuda.get_device_name(device) if gpu else f"CPU, {torch.get_num_threads()} threads"
     train_size = TrainConfig().for_device(device.type).train_size
     model = args.work / "model.pt"
