@@ -19,6 +19,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from vidstyle.config import GeneratorConfig, StabilizeConfig  # noqa: E402
+from vidstyle.runtime import tune_allocator  # noqa: E402
 from vidstyle.stabilize import TemporalStabilizer  # noqa: E402
 from vidstyle.stylize import Stylizer  # noqa: E402
 from vidstyle.train import build_generator  # noqa: E402
@@ -30,6 +31,7 @@ def main() -> None:
     parser.add_argument("clip", type=Path, nargs="?", default=REPO / "samples" / "clip.mp4")
     parser.add_argument("--frames", type=int, default=30)
     args = parser.parse_args()
+    tune_allocator()  # as the vidstyle command does
     stylizer = Stylizer(build_generator(GeneratorConfig(), 0, torch.device("cpu")))
     stabilizer = TemporalStabilizer(StabilizeConfig())
     styl = stab = 0.0
