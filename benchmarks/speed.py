@@ -41,7 +41,7 @@ from clips import panning_clip  # noqa: E402
 from vidstyle import video  # noqa: E402
 from vidstyle.checkpoint import StyleModel, load_style_model, save_style_model  # noqa: E402
 from vidstyle.config import EncodeConfig, GeneratorConfig, InferenceConfig, RunConfig, TrainConfig  # noqa: E402
-from vidstyle.devices import resolve_device  # noqa: E402
+from vidstyle.devices import resolve_device, synchronize  # noqa: E402
 from vidstyle.images import load_image, resize_long_side, to_tensor  # noqa: E402
 from vidstyle.losses import LossesBySize  # noqa: E402
 from vidstyle.pipeline import run  # noqa: E402
@@ -49,7 +49,7 @@ from vidstyle.reporting import Reporter  # noqa: E402
 from vidstyle.runtime import tune_allocator  # noqa: E402
 from vidstyle.stabilize import stabilizing  # noqa: E402
 from vidstyle.stylize import Stylizer  # noqa: E402
-from vidstyle.train import build_generator, channels_last_for, train_generator  # noqa: E402
+from vidstyle.train import build_generator, loss_network_on, train_generator  # noqa: E402
 from vidstyle.vgg import load_vgg_features  # noqa: E402
 
 STYLE = REPO / "samples" / "starry_night.jpg"
@@ -69,35 +69,27 @@ def train_model(device: torch.device, steps: int, vgg_weights: str | None, out: 
     """Train at the device's default size for ``steps`` steps; save the model; s/step."""
     config = TrainConfig().for_device(device.type)
     features = load_vgg_features(vgg_weights, [*config.style_layer_weights, config.content_layer], progress=False)
-    features = features.to(device)
-    if channels_last_for(config, device):
-        features = features.to(memory_format=torch.channels_last)
-    losses = LossesBySize(features, load_image(STYLE).rgb, config, device)
+    losses = LossesBySize(loss_network_on(features, config, device), load_image(STYLE).rgb, config, device)
     content = to_tensor(resize_long_side(load_image(REPO / "samples" / "the_scream.jpg").rgb, config.train_size),
                         device)
     generator = build_generator(GeneratorConfig(), 0, device)
     loss = losses(*content.shape[-2:])
     train_generator(generator, loss, [content], 3, config, quiet=True)  # warm-up: kernels, autotuning
-    _sync(device)
+    synchronize(device)
     seconds = train_generator(generator, loss, [content], steps, config, quiet=True).seconds
-    _sync(device)
+    synchronize(device)
     save_style_model(StyleModel(generator=generator, info={"style": STYLE.name}), out)
     return seconds / steps
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-
-
 def stage_fps(frames: list, process, batch: int, device: torch.device) -> float:
     process(frames[:batch])  # warm-up
-    _sync(device)
+    synchronize(device)
 
     def go() -> None:
         for i in range(0, len(frames), batch):
             process(frames[i:i + batch])
-        _sync(device)
+        synchronize(device)
 
     return len(frames) / timed(go)
 

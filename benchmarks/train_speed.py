@@ -25,11 +25,11 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from vidstyle.config import GeneratorConfig, TrainConfig  # noqa: E402
-from vidstyle.devices import resolve_device  # noqa: E402
+from vidstyle.devices import resolve_device, synchronize  # noqa: E402
 from vidstyle.images import load_image, resize_long_side, resize_to_area, to_tensor  # noqa: E402
 from vidstyle.losses import LossesBySize, gram_matrix  # noqa: E402
 from vidstyle.runtime import tune_allocator  # noqa: E402
-from vidstyle.train import build_generator, channels_last_for, train_generator  # noqa: E402
+from vidstyle.train import build_generator, loss_network_on, train_generator  # noqa: E402
 from vidstyle.vgg import load_vgg_features  # noqa: E402
 
 STYLE = REPO / "samples" / "starry_night.jpg"
@@ -59,11 +59,6 @@ def straightforward_steps(generator, vgg, style, content, config: TrainConfig, s
     return losses
 
 
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-
-
 def compare_speed(device: torch.device, size: int, steps: int, rounds: int) -> None:
     config = TrainConfig(train_size=size, lr_decay_every=10**9).for_device(device.type)
     layers = [*config.style_layer_weights, config.content_layer]
@@ -72,9 +67,7 @@ def compare_speed(device: torch.device, size: int, steps: int, rounds: int) -> N
     h, w = content.shape[-2:]
     full_vgg = load_vgg_features("random", [*layers, "conv5_4"], progress=False).to(device)
     style = to_tensor(resize_to_area(style_rgb, h * w), device)
-    cut_vgg = load_vgg_features("random", layers, progress=False).to(device)
-    if channels_last_for(config, device):
-        cut_vgg = cut_vgg.to(memory_format=torch.channels_last)
+    cut_vgg = loss_network_on(load_vgg_features("random", layers, progress=False), config, device)
     loss = LossesBySize(cut_vgg, style_rgb, config, device)(h, w)
 
     plain_gen = build_generator(GeneratorConfig(), 0, device)
@@ -83,14 +76,14 @@ def compare_speed(device: torch.device, size: int, steps: int, rounds: int) -> N
     plain_curve, fast_curve = [], []
     plain_time = fast_time = 0.0
     for r in range(rounds + 1):  # round 0 warms both up and is not timed
-        sync(device)
+        synchronize(device)
         t0 = time.perf_counter()
         plain_curve += straightforward_steps(plain_gen, full_vgg, style, content, config, steps, plain_opt)
-        sync(device)
+        synchronize(device)
         t1 = time.perf_counter()
         # vidstyle's loop; a fresh optimiser per call, so compare the first call's losses only
         history = train_generator(fast_gen, loss, [content], steps, config, quiet=True)
-        sync(device)
+        synchronize(device)
         t2 = time.perf_counter()
         fast_curve += history.total
         if r:
@@ -110,12 +103,12 @@ def compare_precision(device: torch.device, size: int, steps: int) -> None:
         config = TrainConfig(train_size=size, precision=precision).for_device(device.type)
         layers = [*config.style_layer_weights, config.content_layer]
         content = to_tensor(resize_long_side(load_image(CONTENT).rgb, size), device)
-        vgg = load_vgg_features("random", layers, progress=False).to(device)
+        vgg = loss_network_on(load_vgg_features("random", layers, progress=False), config, device)
         loss = LossesBySize(vgg, load_image(STYLE).rgb, config, device)(*content.shape[-2:])
         generator = build_generator(GeneratorConfig(), 0, device)
         curves[precision] = train_generator(generator, loss, [content], steps, config, quiet=True).total
     print(f"loss curves, {steps} steps at {size} px on {device.type} (fp32 | bf16 autocast):")
-    for i in list(range(0, steps, max(1, steps // 10))) + [steps - 1]:
+    for i in sorted({*range(0, steps, max(1, steps // 10)), steps - 1}):
         a, b = curves["fp32"][i], curves["bf16"][i]
         print(f"  step {i:4d}: {a:10.5g} | {b:10.5g}  ({100 * (b - a) / a:+.2f} %)")
     tail = max(1, steps // 10)

@@ -5,7 +5,8 @@ import torch.nn.functional as F
 
 from vidstyle.config import InferenceConfig
 from vidstyle.generator import HRNetGenerator
-from vidstyle.guided import apply_affine, box_filter, downscale, fit_affine, working_size
+from vidstyle.guided import apply_affine, box_filter, downscale, fit_affine
+from vidstyle.images import long_side_shape as working_size
 from vidstyle.stylize import Stylizer
 
 

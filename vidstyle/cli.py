@@ -16,6 +16,7 @@ import click
 from vidstyle import __version__
 from vidstyle.config import (
     DEVICE_CHOICES,
+    FAST_SIZE,
     PRECISIONS,
     EncodeConfig,
     InferenceConfig,
@@ -50,7 +51,7 @@ EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 @click.option("--fast/--no-fast", default=None,
               help="Run the generator at --fast-size and carry the result to full resolution with guided "
                    "upsampling (5-10x faster at 720p). Default: on for frames over 640 px on the CPU, off on a GPU.")
-@click.option("--fast-size", type=click.IntRange(min=64), default=512, show_default=True,
+@click.option("--fast-size", type=click.IntRange(min=64), default=FAST_SIZE, show_default=True,
               help="Long side of the fast path's working resolution.")
 @click.option("--precision", type=click.Choice(PRECISIONS), default="auto", show_default=True,
               help="Generator arithmetic while stylizing: auto is fp16 on CUDA, fp32 on the CPU.")

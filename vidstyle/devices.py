@@ -38,6 +38,12 @@ def cudnn_autotune(device: torch.device) -> contextlib.AbstractContextManager:
     return torch.backends.cudnn.flags(enabled=True, benchmark=True, deterministic=False, allow_tf32=True)
 
 
+def synchronize(device: torch.device) -> None:
+    """Wait for the device's queued work (timings of asynchronous CUDA kernels); no-op elsewhere."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 _DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 

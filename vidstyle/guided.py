@@ -84,12 +84,6 @@ def apply_affine(maps: AffineMaps, image: torch.Tensor) -> torch.Tensor:
     return torch.einsum("boihw,bihw->bohw", a.reshape(b, 3, 3, h, w), image.float()) + offset
 
 
-def working_size(height: int, width: int, long_side: int) -> tuple[int, int]:
-    """(height, width) scaled so the longer side is ``long_side``, aspect kept."""
-    scale = long_side / max(height, width)
-    return max(1, round(height * scale)), max(1, round(width * scale))
-
-
 def downscale(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """Antialiased downscale (a plain bilinear one would alias fine texture into the guide)."""
     return F.interpolate(image, size=size, mode="bilinear", align_corners=False, antialias=True)

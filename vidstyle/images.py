@@ -89,11 +89,15 @@ def resize_to_area(rgb: np.ndarray, area: int) -> np.ndarray:
     return resize(rgb, max(1, round(h * scale)), max(1, round(w * scale)))
 
 
+def long_side_shape(height: int, width: int, long_side: int) -> tuple[int, int]:
+    """(height, width) scaled so that the longer side is ``long_side``, aspect ratio kept."""
+    scale = long_side / max(height, width)
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
 def resize_long_side(rgb: np.ndarray, long_side: int) -> np.ndarray:
     """Resize so the longer side is ``long_side`` pixels, aspect ratio kept (never squashed)."""
-    h, w = rgb.shape[:2]
-    scale = long_side / max(h, w)
-    return resize(rgb, max(1, round(h * scale)), max(1, round(w * scale)))
+    return resize(rgb, *long_side_shape(*rgb.shape[:2], long_side))
 
 
 def resize(rgb: np.ndarray, height: int, width: int) -> np.ndarray:

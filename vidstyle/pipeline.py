@@ -33,7 +33,7 @@ from vidstyle.outputs import atomic_output, check_output, default_output
 from vidstyle.reporting import Reporter
 from vidstyle.stabilize import stabilized, stabilizing
 from vidstyle.stylize import Stylizer
-from vidstyle.train import build_generator, channels_last_for, train_generator
+from vidstyle.train import build_generator, loss_network_on, train_generator
 from vidstyle.vgg import RANDOM, load_vgg_features
 
 
@@ -114,9 +114,7 @@ class StyleSession:
         if spec == RANDOM:
             self.reporter.warn("using a seeded, randomly initialised VGG19 (tests and smoke runs only): "
                                "the result will not take on the style")
-        features = features.to(self.device)
-        if channels_last_for(self.train_config, self.device):
-            features = features.to(memory_format=torch.channels_last)
+        features = loss_network_on(features, self.train_config, self.device)
         self._losses = LossesBySize(features, self.style_rgb, self.train_config, self.device)
 
     # -- the style model -----------------------------------------------------------------

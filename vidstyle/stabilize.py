@@ -19,6 +19,7 @@ import numpy as np
 
 from vidstyle.config import StabilizeConfig
 from vidstyle.flow import FlowEstimator, Motion, gray, motion, warp
+from vidstyle.images import long_side_shape
 
 
 class TemporalStabilizer:
@@ -34,7 +35,7 @@ class TemporalStabilizer:
         source_gray = _reduced(gray(source), self.config.flow_size)
         source_f = source.astype(np.float32) / 255.0
         out = stylized.astype(np.float32) / 255.0
-        if self._previous is not None and self._previous[0].shape == source_gray.shape:
+        if self._previous is not None and self._previous[1].shape == source_f.shape:  # same full size
             previous_gray, previous_source, previous_out = self._previous
             flow, valid = _full_size(motion(self._flow, source_gray, previous_gray), source.shape[:2])
             # weight = strength · valid · exp(-|Δsource|² / 2σ²), in place (full-size frames)
@@ -51,11 +52,10 @@ class TemporalStabilizer:
 
 
 def _reduced(image: np.ndarray, long_side: int) -> np.ndarray:
-    h, w = image.shape[:2]
-    if max(h, w) <= long_side:
+    if max(image.shape[:2]) <= long_side:
         return image
-    scale = long_side / max(h, w)
-    return cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+    h, w = long_side_shape(*image.shape[:2], long_side)
+    return cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)
 
 
 def _full_size(moved: Motion, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:

@@ -16,7 +16,8 @@ import torch
 from vidstyle.config import InferenceConfig
 from vidstyle.devices import cudnn_autotune, resolve_precision
 from vidstyle.generator import HRNetGenerator
-from vidstyle.guided import apply_affine, downscale, fit_affine, working_size
+from vidstyle.guided import apply_affine, downscale, fit_affine
+from vidstyle.images import long_side_shape
 from vidstyle.vgg import imagenet_denormalize, imagenet_normalize
 
 
@@ -59,7 +60,7 @@ class Stylizer:
         h, w = rgb.shape[-2:]
         if not self.uses_fast_path(h, w):
             return self._generate(rgb)
-        small = downscale(rgb, working_size(h, w, self.config.fast_size))
+        small = downscale(rgb, long_side_shape(h, w, self.config.fast_size))
         maps = fit_affine(small, self._generate(small), self.config.guide_radius, self.config.guide_eps)
         return apply_affine(maps, rgb).clamp(0.0, 1.0)
 

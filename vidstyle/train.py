@@ -15,6 +15,7 @@ from vidstyle.config import GeneratorConfig, TrainConfig
 from vidstyle.devices import cudnn_autotune, resolve_precision
 from vidstyle.generator import HRNetGenerator
 from vidstyle.losses import PerceptualLoss
+from vidstyle.vgg import VGGFeatures
 
 
 @dataclass
@@ -38,6 +39,12 @@ def build_generator(config: GeneratorConfig, seed: int, device: torch.device) ->
 def channels_last_for(config: TrainConfig, device: torch.device) -> bool:
     """Channels-last suits cuDNN's tensor-core kernels; on the CPU it measured no faster."""
     return device.type == "cuda" if config.channels_last is None else config.channels_last
+
+
+def loss_network_on(features: VGGFeatures, config: TrainConfig, device: torch.device) -> VGGFeatures:
+    """The frozen loss network on ``device``, in the memory layout the training loop uses there."""
+    features = features.to(device)
+    return features.to(memory_format=torch.channels_last) if channels_last_for(config, device) else features
 
 
 def train_generator(
@@ -90,4 +97,3 @@ def train_generator(
     generator.eval()
     history.seconds = time.perf_counter() - start
     return history
-
