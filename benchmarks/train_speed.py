@@ -4,12 +4,15 @@ loss curves of fp32 against bf16 mixed precision.
     python benchmarks/train_speed.py [--device auto|cpu|cuda] [--size PX] [--steps N]
                                      [--curve-steps N] [--curve-size PX]
 
-The straightforward loop is what style-transfer code usually does per step: run the whole
+The straightforward loop is what style-transfer code usually does per step: evaluate the
+generator's layer plan literally (concatenate the branches, then convolve), run the whole
 VGG19 feature stack (all 16 convolutions) on the output, the style image and the content
-frame, and build the style Grams again, all NCHW in fp32. vidstyle's loop cuts VGG after the
-deepest layer it reads (relu5_1), computes the content target and style Grams once, and on
-a GPU runs channels-last under bf16 autocast. Both start from the same weights; the printed
-losses show they optimise the same objective. Timings are interleaved in one process.
+frame, and build the style Grams again, all NCHW in fp32. vidstyle's loop evaluates the same
+generator function with the stage-5 convolutions moved before the upsampling
+(`HRNetGenerator.forward`), cuts VGG after the deepest layer it reads (relu5_1), computes the
+content target and style Grams once, and on a GPU runs channels-last under bf16 autocast.
+Both start from the same weights; the printed losses show they optimise the same objective.
+Timings are interleaved in one process.
 """
 
 from __future__ import annotations
@@ -45,7 +48,7 @@ def straightforward_steps(generator, vgg, style, content, config: TrainConfig, s
         with torch.no_grad():
             style_feats = vgg(style)
             content_target = vgg(content)[config.content_layer]
-        feats = vgg(generator(content))
+        feats = vgg(generator.forward_reference(content))
         content_loss = (feats[config.content_layer] - content_target).pow(2).mean()
         style_loss = 0.0
         for name, weight in config.style_layer_weights.items():

@@ -22,7 +22,7 @@ def test_padding_is_cropped_back_exactly_never_resized(monkeypatch, height, widt
     same pixels: the image is never resampled to fit the multiple of 4."""
     seen = []
 
-    def body(self, x):
+    def body(self, x, factored):
         seen.append(x.shape[-2:])
         return x
 
@@ -79,3 +79,31 @@ def test_width_comes_from_the_config():
     g = HRNetGenerator(GeneratorConfig(base_channels=8))
     assert g.full1.body[-3].out_channels == 8
     assert count_parameters(g) < 64607 / 2
+
+
+@pytest.mark.parametrize("height,width", [(45, 61), (64, 48)])
+def test_factored_forward_is_the_layer_plan_with_the_same_gradients(height, width):
+    """forward() convolves the stage-5 input per branch before upsampling; in float64 (so
+    rounding cannot hide a difference) values and every parameter's gradient must match the
+    literal concatenate-then-convolve evaluation."""
+    g = build_generator(GeneratorConfig(), seed=3, device=torch.device("cpu")).double()
+    x = torch.randn(2, 3, height, width, dtype=torch.float64)
+    results = []
+    for forward in (g.forward_reference, g.forward):
+        g.zero_grad()
+        y = forward(x)
+        (y * torch.linspace(-1, 1, y.numel(), dtype=y.dtype).view_as(y)).sum().backward()
+        results.append((y.detach(), [p.grad.clone() for p in g.parameters()]))
+    (ref, ref_grads), (out, out_grads) = results
+    assert (out - ref).abs().max() < 1e-10 * ref.abs().max()
+    scale = max(b.abs().max() for b in ref_grads)  # biases before an InstanceNorm get ~0
+    for a, b in zip(out_grads, ref_grads, strict=True):
+        assert (a - b).abs().max() <= 1e-12 * scale
+    weight_grads = [b for b in ref_grads if b.dim() == 4]
+    assert all(b.abs().max() > 1e-3 for b in weight_grads)  # gradients reach every convolution
+
+
+def test_factored_forward_needs_every_input_channel():
+    block = Bottleneck(12, 8)
+    with pytest.raises(AssertionError, match="cover the input channels"):
+        block.forward_concat([torch.randn(1, 4, 8, 8), torch.randn(1, 4, 4, 4)])

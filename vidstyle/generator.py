@@ -34,20 +34,57 @@ class Bottleneck(nn.Module):
         super().__init__()
         mid = cout // 4
         self.body = nn.Sequential(
-            _conv(cin, mid, 1), nn.InstanceNorm2d(mid), nn.ReLU(),
-            _conv(mid, mid, 3), nn.InstanceNorm2d(mid), nn.ReLU(),
-            _conv(mid, cout, 1), nn.InstanceNorm2d(cout), nn.ReLU(),
+            _conv(cin, mid, 1), nn.InstanceNorm2d(mid), nn.ReLU(inplace=True),
+            _conv(mid, mid, 3), nn.InstanceNorm2d(mid), nn.ReLU(inplace=True),
+            _conv(mid, cout, 1), nn.InstanceNorm2d(cout), nn.ReLU(inplace=True),
         )
         self.shortcut: nn.Module = (
             nn.Identity() if cin == cout else nn.Sequential(_conv(cin, cout, 1), nn.InstanceNorm2d(cout))
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.relu(self.body(x) + self.shortcut(x))
+        return torch.relu_(self.body(x) + self.shortcut(x))
+
+    def forward_concat(self, parts: list[torch.Tensor]) -> torch.Tensor:
+        """``forward(cat([upsampled(p) for p in parts]))``, without building the concatenation.
+
+        The block's first layers are 1x1 convolutions, which commute with bilinear upsampling,
+        so each part is convolved at its own resolution and only the narrower result is
+        upsampled: the same function with a third of the full-resolution work. Needs a
+        convolution shortcut (in the generator: the 192->64 block after the fusion).
+        """
+        size = parts[0].shape[-2:]
+        body = self.body[1:](_conv1x1_of_concat(self.body[0], parts, size))
+        shortcut = self.shortcut[1:](_conv1x1_of_concat(self.shortcut[0], parts, size))
+        return torch.relu_(body + shortcut)
+
+
+def _conv1x1_of_concat(conv: nn.Conv2d, parts: list[torch.Tensor], size: torch.Size) -> torch.Tensor:
+    """``conv(cat(upsampled parts))`` as a sum of per-part convolutions, upsampled afterwards.
+
+    Exact up to rounding: both operations are linear, and bilinear weights sum to one, so
+    the bias (added once) passes through the interpolation unchanged.
+    """
+    out: torch.Tensor | None = None
+    start = 0
+    for part in parts:
+        width = part.shape[1]
+        bias = conv.bias if start == 0 else None
+        term = _upsample_to(F.conv2d(part, conv.weight[:, start:start + width], bias), size)
+        out = term if out is None else out + term
+        start += width
+    assert out is not None and start == conv.in_channels, "parts must cover the input channels"
+    return out
 
 
 def _upsample(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    return F.interpolate(x, size=like.shape[-2:], mode="bilinear", align_corners=False)
+    return _upsample_to(x, like.shape[-2:])
+
+
+def _upsample_to(x: torch.Tensor, size: torch.Size) -> torch.Tensor:
+    if x.shape[-2:] == size:
+        return x
+    return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
 
 
 class HRNetGenerator(nn.Module):
@@ -84,20 +121,33 @@ class HRNetGenerator(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self._cropped(x, factored=True)
+
+    def forward_reference(self, x: torch.Tensor) -> torch.Tensor:
+        """The layer plan evaluated literally (concatenate, then convolve): the yardstick that
+        tests and the training benchmark compare the factored ``forward`` with."""
+        return self._cropped(x, factored=False)
+
+    def _cropped(self, x: torch.Tensor, factored: bool) -> torch.Tensor:
         h, w = x.shape[-2:]
-        padded = _pad(x, BORDER, SIZE_MULTIPLE)
-        out = self._forward_padded(padded)
+        out = self._forward_padded(_pad(x, BORDER, SIZE_MULTIPLE), factored)
         return out[..., BORDER:BORDER + h, BORDER:BORDER + w]
 
-    def _forward_padded(self, x: torch.Tensor) -> torch.Tensor:
+    def _forward_padded(self, x: torch.Tensor, factored: bool) -> torch.Tensor:
         m1 = self.full1(x)
         m2 = self.full2(m1)
         m3 = self.down_1to2(m1)
         full = torch.cat((self.full3(m2), _upsample(m3, m2)), dim=1)
         half = torch.cat((self.half3_from_full(m2), self.half3(m3)), dim=1)
         quarter = torch.cat((self.quarter3_from_full(m2), self.quarter3_from_half(m3)), dim=1)
-        fused = torch.cat((self.full4(full), _upsample(half, full), _upsample(quarter, full)), dim=1)
-        return self.head(fused)
+        full = self.full4(full)
+        # stage 5 reads cat(full, half upsampled, quarter upsampled), 192 channels at full
+        # resolution; forward_concat gets the same values without building that tensor
+        if factored:
+            fused = self.head[0].forward_concat([full, half, quarter])
+        else:
+            fused = self.head[0](torch.cat((full, _upsample(half, full), _upsample(quarter, full)), dim=1))
+        return self.head[1:](fused)
 
 
 def _pad(x: torch.Tensor, border: int, multiple: int) -> torch.Tensor:
