@@ -21,14 +21,14 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
+from clips import PAINTING as STYLE  # noqa: E402
 from clips import panning_clip  # noqa: E402
 
 from vidstyle import video  # noqa: E402
 from vidstyle.cli import main as vidstyle  # noqa: E402
+from vidstyle.config import FAST_SIZE  # noqa: E402
 from vidstyle.evaluate import evaluate  # noqa: E402
 from vidstyle.images import save_image  # noqa: E402
-
-STYLE = REPO / "samples" / "starry_night.jpg"
 
 
 def main() -> None:
@@ -38,7 +38,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--content-weight", type=float, default=150.0)
     parser.add_argument("--vgg-weights", default="random")
-    parser.add_argument("--fast-size", type=int, default=512)
+    parser.add_argument("--fast-size", type=int, default=FAST_SIZE)
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "vidstyle-fast")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)

@@ -36,6 +36,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
+from clips import PAINTING as STYLE  # noqa: E402
 from clips import panning_clip  # noqa: E402
 
 from vidstyle import video  # noqa: E402
@@ -51,8 +52,6 @@ from vidstyle.stabilize import stabilizing  # noqa: E402
 from vidstyle.stylize import Stylizer  # noqa: E402
 from vidstyle.train import build_generator, loss_network_on, train_generator  # noqa: E402
 from vidstyle.vgg import load_vgg_features  # noqa: E402
-
-STYLE = REPO / "samples" / "starry_night.jpg"
 
 
 def peak_rss_mb() -> float:

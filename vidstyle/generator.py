@@ -70,18 +70,15 @@ def _conv1x1_of_concat(conv: nn.Conv2d, parts: list[torch.Tensor], size: torch.S
     for part in parts:
         width = part.shape[1]
         bias = conv.bias if start == 0 else None
-        term = _upsample_to(F.conv2d(part, conv.weight[:, start:start + width], bias), size)
+        term = _upsample(F.conv2d(part, conv.weight[:, start:start + width], bias), size)
         out = term if out is None else out + term
         start += width
     assert out is not None and start == conv.in_channels, "parts must cover the input channels"
     return out
 
 
-def _upsample(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    return _upsample_to(x, like.shape[-2:])
-
-
-def _upsample_to(x: torch.Tensor, size: torch.Size) -> torch.Tensor:
+def _upsample(x: torch.Tensor, size: torch.Size) -> torch.Tensor:
+    """Bilinear (align_corners=False) to ``size``; a map already that size passes unchanged."""
     if x.shape[-2:] == size:
         return x
     return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
@@ -137,7 +134,7 @@ class HRNetGenerator(nn.Module):
         m1 = self.full1(x)
         m2 = self.full2(m1)
         m3 = self.down_1to2(m1)
-        full = torch.cat((self.full3(m2), _upsample(m3, m2)), dim=1)
+        full = torch.cat((self.full3(m2), _upsample(m3, m2.shape[-2:])), dim=1)
         half = torch.cat((self.half3_from_full(m2), self.half3(m3)), dim=1)
         quarter = torch.cat((self.quarter3_from_full(m2), self.quarter3_from_half(m3)), dim=1)
         full = self.full4(full)
@@ -146,7 +143,8 @@ class HRNetGenerator(nn.Module):
         if factored:
             fused = self.head[0].forward_concat([full, half, quarter])
         else:
-            fused = self.head[0](torch.cat((full, _upsample(half, full), _upsample(quarter, full)), dim=1))
+            size = full.shape[-2:]
+            fused = self.head[0](torch.cat((full, _upsample(half, size), _upsample(quarter, size)), dim=1))
         return self.head[1:](fused)
 
 

@@ -108,12 +108,25 @@ def resize(rgb: np.ndarray, height: int, width: int) -> np.ndarray:
 
 def to_tensor(rgb: np.ndarray | list[np.ndarray], device: torch.device) -> torch.Tensor:
     """uint8 (H, W, 3) or a list of them -> normalised float (B, 3, H, W) on ``device``."""
-    batch = np.stack(rgb if isinstance(rgb, list) else [rgb])  # a writable copy
-    t = torch.from_numpy(batch).to(device, non_blocking=True)
-    return imagenet_normalize(t.permute(0, 3, 1, 2).float().div(255.0))
+    return imagenet_normalize(upload_rgb(rgb if isinstance(rgb, list) else [rgb], device))
 
 
 def to_uint8(output: torch.Tensor) -> np.ndarray:
     """Model output (B, 3, H, W), normalised space -> uint8 (B, H, W, 3) on the CPU."""
-    rgb = imagenet_denormalize(output.float()).mul(255.0).round().to(torch.uint8)
-    return rgb.permute(0, 2, 3, 1).contiguous().cpu().numpy()
+    return download_rgb(imagenet_denormalize(output.float()))
+
+
+def upload_rgb(frames: list[np.ndarray], device: torch.device) -> torch.Tensor:
+    """uint8 (H, W, 3) frames -> (B, 3, H, W) float in [0, 1] on ``device``; to a GPU the uint8
+    bytes go (4x fewer than floats) from pinned memory, asynchronously."""
+    batch = torch.from_numpy(np.stack(frames))  # a writable copy
+    if device.type == "cuda":
+        batch = batch.pin_memory()
+    batch = batch.to(device, non_blocking=True)
+    return batch.permute(0, 3, 1, 2).float().div_(255.0)
+
+
+def download_rgb(rgb: torch.Tensor) -> np.ndarray:
+    """(B, 3, H, W) in [0, 1] -> uint8 (B, H, W, 3) on the CPU, rounded to nearest."""
+    out = rgb.mul(255.0).round_().clamp_(0, 255).to(torch.uint8)
+    return out.permute(0, 2, 3, 1).contiguous().cpu().numpy()

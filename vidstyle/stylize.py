@@ -17,7 +17,7 @@ from vidstyle.config import InferenceConfig
 from vidstyle.devices import cudnn_autotune, resolve_precision
 from vidstyle.generator import HRNetGenerator
 from vidstyle.guided import apply_affine, downscale, fit_affine
-from vidstyle.images import long_side_shape
+from vidstyle.images import download_rgb, long_side_shape, upload_rgb
 from vidstyle.vgg import imagenet_denormalize, imagenet_normalize
 
 
@@ -73,15 +73,10 @@ class Stylizer:
         return imagenet_denormalize(y.float())
 
     def upload(self, frames: list[np.ndarray]) -> torch.Tensor:
-        """uint8 (H, W, 3) frames -> (B, 3, H, W) float in [0, 1] on the device; to a GPU the
-        uint8 bytes go (4x fewer than floats) from pinned memory, asynchronously."""
-        batch = torch.from_numpy(np.stack(frames))
-        if self.device.type == "cuda":
-            batch = batch.pin_memory()
-        batch = batch.to(self.device, non_blocking=True)
-        return batch.permute(0, 3, 1, 2).float().div_(255.0)
+        """uint8 (H, W, 3) frames -> (B, 3, H, W) float in [0, 1] on the model's device."""
+        return upload_rgb(frames, self.device)
 
-    def download(self, rgb: torch.Tensor) -> list[np.ndarray]:
+    @staticmethod
+    def download(rgb: torch.Tensor) -> list[np.ndarray]:
         """(B, 3, H, W) in [0, 1] -> uint8 (H, W, 3) arrays on the CPU."""
-        out = rgb.mul(255.0).round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous().cpu()
-        return list(out.numpy())
+        return list(download_rgb(rgb))
