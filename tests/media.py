@@ -29,15 +29,16 @@ def smooth(width: int, height: int, i: int) -> np.ndarray:
 def make_clip(path: Path, *, painter=pattern, width: int = 96, height: int = 64, frames: int = 12,
               time_base: Fraction = Fraction(1, 25), pts: list[int] | None = None,
               rate: Fraction = Fraction(25), audio: str | None = "aac", audio_streams: int = 1,
-              rotation: int = 0) -> Path:
+              rotation: int = 0, options: dict[str, str] | None = None) -> Path:
     """Write an H.264 clip. ``pts`` (in ``time_base``) gives variable frame timing; by default
-    frames are 1/rate apart. ``audio`` is an audio codec name or None."""
+    frames are 1/rate apart. ``audio`` is an audio codec name or None; ``options`` go to the muxer
+    (e.g. ``{"movflags": "+faststart"}``: an MP4 whose index comes first survives truncation)."""
     if pts is None:
         step = 1 / (rate * time_base)
         assert step.denominator == 1
         pts = [int(i * step) for i in range(frames)]
     seconds = float((pts[-1] + (pts[-1] - pts[-2] if len(pts) > 1 else 1)) * time_base)
-    with av.open(str(path), "w") as out:
+    with av.open(str(path), "w", options=options or {}) as out:
         vs = out.add_stream("libx264", rate=rate)
         vs.width, vs.height = width, height
         vs.pix_fmt = "yuv444p" if width % 2 or height % 2 else "yuv420p"

@@ -50,9 +50,33 @@ def load_style_model(path: Path, device: torch.device) -> StyleModel:
         raise ModelError(f"{path} is not a vidstyle style model; save one with --save-model")
     if payload.get("format_version", 0) > FORMAT_VERSION:
         raise ModelError(f"{path} was saved by a newer vidstyle; upgrade vidstyle to load it")
-    generator = HRNetGenerator(GeneratorConfig.from_dict(payload["generator_config"]))
+    config = _generator_config(payload.get("generator_config"), path)
+    state = payload.get("state_dict")
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ModelError(f"{path} holds no generator weights (damaged file?); save the model again with --save-model")
+    generator = HRNetGenerator(config)
     try:
-        generator.load_state_dict(payload["state_dict"])
-    except RuntimeError as exc:
-        raise ModelError(f"{path} does not fit its own generator config ({str(exc).splitlines()[0]})") from None
-    return StyleModel(generator=generator.to(device).eval(), info=dict(payload.get("info", {})))
+        generator.load_state_dict(state)
+    except (RuntimeError, KeyError, TypeError, ValueError) as exc:
+        raise ModelError(f"{path} does not fit its own generator config ({str(exc).splitlines()[0][:200]}); "
+                         "save the model again with --save-model") from None
+    if not all(torch.isfinite(t).all() for t in generator.state_dict().values() if t.is_floating_point()):
+        raise ModelError(f"{path} holds NaN or infinite weights; train and save the model again")
+    info = payload.get("info")
+    return StyleModel(generator=generator.to(device).eval(), info=dict(info) if isinstance(info, dict) else {})
+
+
+MAX_BASE_CHANNELS = 256
+
+
+def _generator_config(data: object, path: Path) -> GeneratorConfig:
+    """The stored generator shape, checked before anything is built from it (a damaged or
+    hostile file must not allocate gigabytes or crash the constructor)."""
+    try:
+        config = GeneratorConfig.from_dict(data)  # type: ignore[arg-type]
+    except (AttributeError, TypeError, ValueError):
+        config = None
+    if (config is None or type(config.base_channels) is not int or not 4 <= config.base_channels <= MAX_BASE_CHANNELS
+            or config.image_channels != 3):
+        raise ModelError(f"{path} has a damaged generator config; save the model again with --save-model")
+    return config

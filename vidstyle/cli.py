@@ -6,9 +6,13 @@ traceback. Options become a typed `RunConfig` here and nowhere else.
 
 from __future__ import annotations
 
+import math
 import os
+import signal
 import sys
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -25,10 +29,64 @@ from vidstyle.config import (
     TrainConfig,
 )
 from vidstyle.errors import VidstyleError
+from vidstyle.limits import DEFAULT_MAX_PIXELS
+from vidstyle.outputs import describe_os_error
 from vidstyle.runtime import tune_allocator
 
 X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
-EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
+EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 128 + signal.SIGINT
+# Upper bounds that keep integer options inside what torch, FFmpeg and memory can take.
+MAX_STEPS, MAX_SIZE, MAX_BATCH, MAX_SEED = 1_000_000, 16384, 256, 2**63 - 1
+
+
+class Finite(click.ParamType):
+    """A float option that refuses NaN and infinities (they pass every range check and turn
+    frames black), optionally within [min, max]."""
+
+    name = "float"
+
+    def __init__(self, min: float | None = None, max: float | None = None) -> None:  # noqa: A002
+        self.min, self.max = min, max
+
+    def convert(self, value, param, ctx) -> float:
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number", param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        if (self.min is not None and number < self.min) or (self.max is not None and number > self.max):
+            low = "" if self.min is None else f"{self.min:g} <= "
+            high = "" if self.max is None else f" <= {self.max:g}"
+            self.fail(f"{number:g} is not in the range {low}x{high}", param, ctx)
+        return number
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, raised in the main thread so that every cleanup runs as for Ctrl-C."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+@contextmanager
+def signals_as_interrupts() -> Iterator[None]:
+    """Within the block, SIGTERM and SIGHUP stop the run like Ctrl-C: temporary outputs are
+    removed and the exit code is 128 + the signal's number (the shell's convention)."""
+    def stop(signum, _frame):
+        raise Terminated(signum)
+
+    catch = [s for s in (getattr(signal, "SIGTERM", None), getattr(signal, "SIGHUP", None)) if s is not None]
+    try:
+        previous = {s: signal.signal(s, stop) for s in catch}
+    except ValueError:  # not the main thread: leave signals alone
+        previous = {}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -37,21 +95,24 @@ EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 @click.option("-o", "--output", type=click.Path(path_type=Path),
               help="Output file (or folder, for a folder input). Default: INPUT_styled.EXT beside the input.")
 @click.option("--out-dir", type=click.Path(path_type=Path), help="Folder for the outputs of several inputs.")
-@click.option("--steps", type=click.IntRange(min=0), help="Training steps. Default: 200 on CPU, 1000 on GPU.")
-@click.option("--train-size", type=click.IntRange(min=32),
+@click.option("--steps", type=click.IntRange(0, MAX_STEPS), help="Training steps. Default: 200 on CPU, 1000 on GPU.")
+@click.option("--train-size", type=click.IntRange(32, MAX_SIZE),
               help="Long side of the keyframe during training, aspect kept. Default: 256 on CPU, 512 on GPU.")
-@click.option("--content-weight", type=float, default=150.0, show_default=True, help="Weight of the content loss.")
-@click.option("--style-weight", type=float, default=1.0, show_default=True, help="Weight of the style loss.")
+@click.option("--content-weight", type=Finite(min=0.0), default=150.0, show_default=True,
+              help="Weight of the content loss.")
+@click.option("--style-weight", type=Finite(min=0.0), default=1.0, show_default=True,
+              help="Weight of the style loss.")
 @click.option("--keyframe", help="Frame to train on: seconds (2.5) or a frame index (#40). Default: the middle.")
-@click.option("--finetune-frames", type=click.IntRange(min=0), default=0, show_default=True,
+@click.option("--finetune-frames", type=click.IntRange(0, 1000), default=0, show_default=True,
               help="Fine-tune on this many more frames spread over the clip.")
-@click.option("--finetune-steps", type=click.IntRange(min=1), help="Fine-tuning steps. Default: half of --steps.")
-@click.option("--batch-size", type=click.IntRange(min=1),
+@click.option("--finetune-steps", type=click.IntRange(1, MAX_STEPS),
+              help="Fine-tuning steps. Default: half of --steps.")
+@click.option("--batch-size", type=click.IntRange(1, MAX_BATCH),
               help="Frames per forward pass. Default: 1 on CPU, 4 on GPU.")
 @click.option("--fast/--no-fast", default=None,
               help="Run the generator at --fast-size and carry the result to full resolution with guided "
                    "upsampling (5-10x faster at 720p). Default: on for frames over 640 px on the CPU, off on a GPU.")
-@click.option("--fast-size", type=click.IntRange(min=64), default=FAST_SIZE, show_default=True,
+@click.option("--fast-size", type=click.IntRange(64, MAX_SIZE), default=FAST_SIZE, show_default=True,
               help="Long side of the fast path's working resolution.")
 @click.option("--precision", type=click.Choice(PRECISIONS), default="auto", show_default=True,
               help="Generator arithmetic while stylizing: auto is fp16 on CUDA, fp32 on the CPU.")
@@ -60,7 +121,8 @@ EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 @click.option("--preset", type=click.Choice(X264_PRESETS), default="medium", show_default=True,
               help="x264 speed preset.")
 @click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed for the generator's initial weights.")
+@click.option("--seed", type=click.IntRange(0, MAX_SEED), default=0, show_default=True,
+              help="Seed for the generator's initial weights.")
 @click.option("--vgg-weights", envvar="VIDSTYLE_VGG_WEIGHTS",
               help="Loss-network weights: a torchvision vgg19 state-dict file, or 'random' (tests only). "
                    "Default: torchvision's ImageNet weights from the torch hub cache. [env: VIDSTYLE_VGG_WEIGHTS]")
@@ -69,8 +131,13 @@ EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 @click.option("--save-model", type=click.Path(path_type=Path), help="Save the trained style model here.")
 @click.option("--stabilize/--no-stabilize", default=True, show_default=True,
               help="Flow-guided temporal blending against flicker (videos and frame folders).")
-@click.option("--stabilize-strength", type=click.FloatRange(0.0, 0.99), default=0.8, show_default=True,
+@click.option("--stabilize-strength", type=Finite(0.0, 0.99), default=0.8, show_default=True,
               help="Weight of the previous stylized frame where the motion is trusted.")
+@click.option("--strict", is_flag=True,
+              help="Fail (and write nothing) when a clip delivers fewer frames than it announces or an audio "
+                   "stream cannot be kept, instead of warning.")
+@click.option("--max-pixels", type=click.IntRange(1, 2**40), default=DEFAULT_MAX_PIXELS, show_default=True,
+              help="Largest frame or image accepted, in pixels (about 100 bytes of memory each).")
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars or info messages (warnings still show).")
 @click.version_option(__version__, "--version", prog_name="vidstyle")
@@ -97,7 +164,8 @@ def command(inputs: tuple[Path, ...], output: Path | None, out_dir: Path | None,
 
 def _run_config(*, style, steps, train_size, content_weight, style_weight, keyframe, finetune_frames,
                 finetune_steps, batch_size, fast, fast_size, precision, crf, preset, device, seed, vgg_weights,
-                model_path, save_model, stabilize, stabilize_strength, overwrite, quiet) -> RunConfig:
+                model_path, save_model, stabilize, stabilize_strength, overwrite, quiet, strict,
+                max_pixels) -> RunConfig:
     train = TrainConfig(steps=steps, train_size=train_size, content_weight=content_weight, style_weight=style_weight,
                         seed=seed, finetune_frames=finetune_frames, finetune_steps=finetune_steps)
     return RunConfig(
@@ -106,7 +174,7 @@ def _run_config(*, style, steps, train_size, content_weight, style_weight, keyfr
         inference=InferenceConfig(batch_size=batch_size, fast=fast, fast_size=fast_size, precision=precision),
         device=device, keyframe=keyframe, vgg_weights=vgg_weights or None,
         model_path=str(model_path) if model_path else None, save_model=str(save_model) if save_model else None,
-        overwrite=overwrite, quiet=quiet,
+        overwrite=overwrite, quiet=quiet, strict=strict, max_pixels=max_pixels,
     )
 
 
@@ -123,7 +191,7 @@ def _print_summary(results: list) -> None:
 @click.argument("styled", type=click.Path(path_type=Path))
 @click.option("-s", "--style", type=click.Path(path_type=Path), required=True, help="The style image used.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-@click.option("--frames", type=click.IntRange(min=2), help="Evaluate only the first N frames.")
+@click.option("--frames", type=click.IntRange(2, 10**9), help="Evaluate only the first N frames.")
 @click.option("--vgg-weights", envvar="VIDSTYLE_VGG_WEIGHTS",
               help="Loss network for the style distance (as for stylizing). [env: VIDSTYLE_VGG_WEIGHTS]")
 @click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True)
@@ -160,11 +228,16 @@ def main(argv: list[str] | None = None) -> int:
         target, prog, argv = SUBCOMMANDS[argv[0]], f"vidstyle {argv[0]}", argv[1:]
     tune_allocator()
     try:
-        code = target.main(args=argv, prog_name=prog, standalone_mode=False)
+        with signals_as_interrupts():
+            code = target.main(args=argv, prog_name=prog, standalone_mode=False)
     except click.ClickException as exc:
         exc.show()
         return EXIT_USAGE
-    except (click.Abort, KeyboardInterrupt):
+    except (click.Abort, KeyboardInterrupt) as exc:  # click turns KeyboardInterrupt into Abort
+        cause = exc if isinstance(exc, Terminated) else exc.__cause__
+        if isinstance(cause, Terminated):
+            click.echo(f"vidstyle: stopped by {cause}; no partial output was left behind", err=True)
+            return 128 + cause.signum
         click.echo("vidstyle: interrupted; no partial output was left behind", err=True)
         return EXIT_INTERRUPTED
     except VidstyleError as exc:
@@ -172,6 +245,13 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
         click.echo(f"vidstyle: error: {exc}", err=True)
         return exc.exit_code
+    except OSError as exc:  # the file system said no (a full disk, a vanished folder): not a bug
+        if debug:
+            traceback.print_exc()
+        where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+        click.echo(f"vidstyle: error: {describe_os_error(exc)}{where}; check the paths, permissions and free space",
+                   err=True)
+        return EXIT_FAILED
     except Exception as exc:  # a bug: say so in one line, traceback on request
         if debug:
             traceback.print_exc()

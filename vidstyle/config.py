@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from vidstyle.limits import DEFAULT_MAX_PIXELS
+
 # Reference style-layer weights (Li et al. 2019 code): deeper layers count more.
 STYLE_LAYER_WEIGHTS: dict[str, float] = {
     "conv1_1": 0.1,
@@ -154,3 +156,5 @@ class RunConfig:
     save_model: str | None = None  # save the trained style model here
     overwrite: bool = False
     quiet: bool = False
+    strict: bool = False  # fail, instead of warning, when a clip delivers fewer frames than announced
+    max_pixels: int = DEFAULT_MAX_PIXELS  # largest frame or image accepted (see limits.py)

@@ -28,3 +28,7 @@ class VideoError(VidstyleError):
 
 class ModelError(VidstyleError):
     """A saved style model cannot be loaded or does not fit."""
+
+
+class TrainingError(VidstyleError):
+    """Training went wrong in a way settings can fix (the loss turned NaN or infinite)."""

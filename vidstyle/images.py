@@ -4,6 +4,9 @@ between uint8 RGB arrays and the model's ImageNet-normalised tensors.
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +15,7 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from vidstyle.errors import InputError, OutputError
+from vidstyle.limits import DEFAULT_MAX_PIXELS, check_pixels
 from vidstyle.vgg import imagenet_denormalize, imagenet_normalize
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
@@ -31,18 +35,48 @@ def is_image_path(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_SUFFIXES
 
 
-def load_image(path: Path, role: str = "input") -> LoadedImage:
-    """Read any common image as upright 8-bit RGB (+ alpha); a one-line error otherwise."""
-    try:
-        with Image.open(path) as im:
+def load_image(path: Path, role: str = "input", max_pixels: int = DEFAULT_MAX_PIXELS) -> LoadedImage:
+    """Read any common image as upright 8-bit RGB (+ alpha); a one-line error otherwise.
+
+    The size is checked from the header, before any pixel is decoded, against ``max_pixels``
+    (PIL's own decompression-bomb guard is replaced by this documented, adjustable limit)."""
+    with _opened(path, role, max_pixels) as im:
+        try:
             im.load()
             image = ImageOps.exif_transpose(im)
+        except (OSError, ValueError, SyntaxError, EOFError) as exc:
+            raise _unreadable(path, role, exc) from None
+    return _to_rgb_alpha(image)
+
+
+def image_size(path: Path, role: str = "input", max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[int, int]:
+    """(width, height) from the header alone, refusing unreadable or too large images (cheap:
+    for checking every input before a run starts)."""
+    with _opened(path, role, max_pixels) as im:
+        return im.size
+
+
+@contextmanager
+def _opened(path: Path, role: str, max_pixels: int) -> Iterator[Image.Image]:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im = Image.open(path)
     except FileNotFoundError:
         raise InputError(f"{role} image {path} does not exist; check the path") from None
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise InputError(f"{role} file {path} is not a readable image ({exc.__class__.__name__}); "
-                         "use a PNG, JPEG or WebP file") from None
-    return _to_rgb_alpha(image)
+    except Image.DecompressionBombError as exc:
+        raise InputError(f"{role} image {path} is over PIL's decompression-bomb limit ({str(exc).split(',')[0]}); "
+                         "vidstyle cannot read an image that large") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError) as exc:
+        raise _unreadable(path, role, exc) from None
+    with im:
+        check_pixels(*im.size, f"{role} image {path}", max_pixels)
+        yield im
+
+
+def _unreadable(path: Path, role: str, exc: Exception) -> InputError:
+    return InputError(f"{role} file {path} is not a readable image ({exc.__class__.__name__}); "
+                      "use a PNG, JPEG or WebP file")
 
 
 def _to_rgb_alpha(image: Image.Image) -> LoadedImage:

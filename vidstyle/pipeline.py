@@ -19,17 +19,19 @@ from vidstyle import video
 from vidstyle.checkpoint import StyleModel, load_style_model, save_style_model
 from vidstyle.config import GeneratorConfig, RunConfig, TrainConfig
 from vidstyle.devices import resolve_device
-from vidstyle.errors import InputError, OutputError, VidstyleError
+from vidstyle.errors import InputError, OutputError, VideoError, VidstyleError
 from vidstyle.generator import HRNetGenerator
 from vidstyle.images import (
+    image_size,
     is_image_path,
     load_image,
     resize_long_side,
     save_image,
     to_tensor,
 )
+from vidstyle.limits import DEFAULT_MAX_PIXELS, check_frame_size
 from vidstyle.losses import LossesBySize, PerceptualLoss
-from vidstyle.outputs import atomic_output, check_output, default_output
+from vidstyle.outputs import atomic_output, check_output, check_paths, default_output
 from vidstyle.reporting import Reporter
 from vidstyle.stabilize import stabilized, stabilizing
 from vidstyle.stylize import Stylizer
@@ -54,12 +56,17 @@ class JobResult:
     seconds: float = 0.0
 
 
-def plan_job(input_path: Path, output: Path | None, out_dir: Path | None, overwrite: bool) -> Job:
-    """Decide what ``input_path`` is and where its output goes; refuse unsafe outputs."""
+def plan_job(input_path: Path, output: Path | None, out_dir: Path | None, overwrite: bool,
+             max_pixels: int = DEFAULT_MAX_PIXELS) -> Job:
+    """Decide what ``input_path`` is and where its output goes; refuse unreadable or unfit
+    inputs and unsafe outputs — all before any training or decoding starts."""
     if not input_path.exists():
         raise InputError(f"input {input_path} does not exist; check the path")
     if input_path.is_dir():
         kind, target = "folder", output or default_output(input_path, "", out_dir)
+    elif not input_path.is_file():
+        raise InputError(f"input {input_path} is not a regular file (a pipe or device can be read only once, "
+                         "and vidstyle reads a clip more than once); save it to a file first")
     elif is_image_path(input_path):
         kind, target = "image", output or default_output(input_path, ".png", out_dir)
     else:
@@ -67,8 +74,33 @@ def plan_job(input_path: Path, output: Path | None, out_dir: Path | None, overwr
         target = output or default_output(input_path, video.output_suffix(input_path), out_dir)
         if output is not None and output.suffix.lower() not in video.H264_SUFFIXES:
             raise OutputError(f"cannot write H.264 video to '{output.suffix}'; use an .mp4, .mov or .mkv output")
-    check_output(input_path, target, overwrite)
+    check_paths([("input", input_path)], [("output", target)])
+    check_output(target, overwrite, directory=kind == "folder")
+    _check_input(kind, input_path, max_pixels)
     return Job(kind=kind, input=input_path, output=target)
+
+
+def _check_input(kind: str, path: Path, max_pixels: int) -> None:
+    if kind == "video":
+        video.probe(path, max_pixels)
+    elif kind == "image":
+        check_frame_size(*image_size(path, max_pixels=max_pixels), f"input image {path}", max_pixels)
+    else:
+        for frame in folder_frames(path):
+            check_frame_size(*image_size(frame, "frame", max_pixels), f"frame {frame}", max_pixels)
+
+
+def check_run_paths(jobs: list[Job], config: RunConfig) -> None:
+    """Every path the run writes (outputs, the saved model) apart from every path it reads
+    (inputs, style image, model) and from each other — checked before any work starts."""
+    reads = [("input", job.input) for job in jobs]
+    reads += [(role, Path(path)) for role, path in (("style image", config.style), ("style model", config.model_path))
+              if path]
+    writes = [(f"output of {job.input}", job.output) for job in jobs]
+    if config.save_model:
+        writes.append(("--save-model file", Path(config.save_model)))
+        check_output(Path(config.save_model), config.overwrite, role="style model", option="--save-model")
+    check_paths(reads, writes)
 
 
 def folder_frames(folder: Path) -> list[Path]:
@@ -76,6 +108,9 @@ def folder_frames(folder: Path) -> list[Path]:
     if not frames:
         raise InputError(f"folder {folder} holds no images; pass a folder of PNG/JPEG/WebP frames")
     return frames
+
+
+MIN_TRAIN_SIDE = 32  # the loss network halves four times
 
 
 class StyleSession:
@@ -95,9 +130,6 @@ class StyleSession:
         """Load what every job needs, so that a bad style or missing weights stop the run
         before any decoding or training starts."""
         cfg = self.config
-        if cfg.save_model and Path(cfg.save_model).exists() and not cfg.overwrite:
-            raise OutputError(f"style model {cfg.save_model} already exists; "
-                              "pass --overwrite or choose another --save-model path")
         needs_training = cfg.model_path is None or cfg.train.finetune_frames > 0
         if cfg.model_path is not None:
             model = load_style_model(Path(cfg.model_path), self.device)
@@ -107,7 +139,7 @@ class StyleSession:
             return
         if cfg.style is None:
             raise InputError("no style image given; pass --style IMAGE (or --model FILE to reuse a trained model)")
-        self.style_rgb = load_image(Path(cfg.style), role="style").rgb
+        self.style_rgb = load_image(Path(cfg.style), role="style", max_pixels=cfg.max_pixels).rgb
         spec = cfg.vgg_weights
         layers = [*self.train_config.style_layer_weights, self.train_config.content_layer]
         features = load_vgg_features(spec, layers, progress=not cfg.quiet)
@@ -156,7 +188,10 @@ class StyleSession:
         self.reporter.info(f"saved style model to {path}")
 
     def _content_tensor(self, rgb: np.ndarray) -> torch.Tensor:
-        size = min(self.train_config.train_size, max(rgb.shape[:2]))
+        """The frame at the training size; small or thin frames are scaled up so that the loss
+        network's deepest layer still sees a few pixels."""
+        long, short = max(rgb.shape[:2]), min(rgb.shape[:2])
+        size = max(min(self.train_config.train_size, long), round(long * MIN_TRAIN_SIDE / short))
         return to_tensor(resize_long_side(rgb, size), self.device)
 
     def _loss_for(self, content: torch.Tensor) -> PerceptualLoss:
@@ -168,8 +203,8 @@ class StyleSession:
 
 # -- the three kinds of job ---------------------------------------------------------------
 def run_video(job: Job, session: StyleSession) -> str:
-    info = video.probe(job.input)
     cfg = session.config
+    info = video.probe(job.input, cfg.max_pixels)
     key = video.keyframe(job.input, cfg.keyframe, info)
     extra = []
     if cfg.train.finetune_frames > 0:
@@ -178,12 +213,26 @@ def run_video(job: Job, session: StyleSession) -> str:
     finish = stabilizing(cfg.stabilize) if cfg.stabilize.enabled else None
     with atomic_output(job.output) as temp:
         frames = video.transcode(job.input, temp, job.output.suffix.lower(), info, stylizer, stylizer.batch_size,
-                                 cfg.encode, session.reporter, finish)
+                                 cfg.encode, session.reporter, finish, cfg.strict)
+        _check_frame_count(job, info, frames, session)
     return f"{frames} frames, {info.width}x{info.height}, {info.audio_streams} audio stream(s)"
 
 
+def _check_frame_count(job: Job, info: video.VideoInfo, written: int, session: StyleSession) -> None:
+    """A damaged or truncated clip must not pass for a complete one: say so, or fail with --strict."""
+    missing = video.missing_frames(info, written)
+    if not missing:
+        return
+    counted = "announces" if info.frames_exact else "should hold about"
+    message = (f"{job.input.name} {counted} {info.frames} frames but only {written} could be decoded "
+               f"({missing} missing); the file may be damaged or truncated")
+    if session.config.strict:
+        raise VideoError(f"{message}; nothing was written (--strict)")
+    session.reporter.warn(f"{message}; the output has {written} frames (pass --strict to fail instead)")
+
+
 def run_image(job: Job, session: StyleSession) -> str:
-    image = load_image(job.input)
+    image = load_image(job.input, max_pixels=session.config.max_pixels)
     stylizer = session.stylizer(session.model_for(image.rgb))
     with atomic_output(job.output) as temp:
         save_image(temp, stylizer.one(image.rgb), image.alpha, fmt_from=job.output)
@@ -203,13 +252,13 @@ def run_folder(job: Job, session: StyleSession) -> str:
     extra = []
     if cfg.train.finetune_frames > 0:
         picks = np.linspace(0, len(frames) - 1, cfg.train.finetune_frames).round().astype(int)
-        extra = [load_image(frames[i]).rgb for i in sorted(set(picks.tolist()))]
-    stylizer = session.stylizer(session.model_for(load_image(frames[index]).rgb, extra))
+        extra = [load_image(frames[i], max_pixels=cfg.max_pixels).rgb for i in sorted(set(picks.tolist()))]
+    stylizer = session.stylizer(session.model_for(load_image(frames[index], max_pixels=cfg.max_pixels).rgb, extra))
     process = stabilized(stylizer, cfg.stabilize) if cfg.stabilize.enabled else stylizer
     with atomic_output(job.output, directory=True) as temp, \
             session.reporter.bar(len(frames), job.input.name, "frame") as bar:
         for path in frames:
-            image = load_image(path)
+            image = load_image(path, max_pixels=cfg.max_pixels)
             save_image(temp / path.name, process([image.rgb])[0], image.alpha)
             bar.update(1)
     return f"{len(frames)} frames"
@@ -230,13 +279,15 @@ def run(inputs: list[Path], config: RunConfig, reporter: Reporter, output: Path 
     planned: list[Job | JobResult] = []
     for path in inputs:
         try:
-            planned.append(plan_job(path, output, out_dir, config.overwrite))
+            planned.append(plan_job(path, output, out_dir, config.overwrite, config.max_pixels))
         except VidstyleError as exc:
             if single:
                 raise
             planned.append(JobResult(job=Job("unknown", path, path), ok=False, message=str(exc)))
+    jobs = [p for p in planned if isinstance(p, Job)]
+    check_run_paths(jobs, config)
     session = StyleSession(config, reporter)
-    if any(isinstance(p, Job) for p in planned):
+    if jobs:
         session.prepare()
     results = []
     for item in planned:

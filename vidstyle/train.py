@@ -5,6 +5,7 @@ The progress bar belongs to this loop; the device is taken from the generator.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 
@@ -13,6 +14,7 @@ from tqdm import tqdm
 
 from vidstyle.config import GeneratorConfig, TrainConfig
 from vidstyle.devices import cudnn_autotune, resolve_precision
+from vidstyle.errors import TrainingError
 from vidstyle.generator import HRNetGenerator
 from vidstyle.losses import PerceptualLoss
 from vidstyle.vgg import VGGFeatures
@@ -91,6 +93,9 @@ def train_generator(
             history.total.append(values.total.item())
             history.content.append(values.content.item())
             history.style.append(values.style.item())
+            if not math.isfinite(history.total[-1]):
+                raise TrainingError(f"{desc} diverged: the loss became {history.total[-1]} at step {step + 1}; "
+                                    "lower --style-weight or --content-weight, or train at another --train-size")
             if step % 5 == 0 or step == steps - 1:
                 bar.set_postfix(loss=f"{history.total[-1]:.4g}", content=f"{history.content[-1]:.3g}",
                                 style=f"{history.style[-1]:.3g}", refresh=False)

@@ -142,11 +142,11 @@ def _state_dict_from_file(path: Path) -> dict[str, torch.Tensor]:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for a bad file
         raise WeightsError(f"cannot read VGG19 weights from {path} ({exc.__class__.__name__}); "
-                           "pass a torchvision vgg19 state dict saved with torch.save") from exc
+                           "pass a torchvision vgg19 state dict saved with torch.save") from None
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
-    if not isinstance(state, dict):
-        raise WeightsError(f"{path} holds no state dict; pass a torchvision vgg19 state dict")
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise WeightsError(f"{path} holds no state dict of tensors; pass a torchvision vgg19 state dict")
     return state
 
 

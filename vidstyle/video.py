@@ -7,6 +7,7 @@ PyAV/FFmpeg errors are turned into the tool's own exception types here, at the b
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -19,13 +20,15 @@ from av.video.reformatter import Interpolation
 
 from vidstyle.config import EncodeConfig
 from vidstyle.errors import InputError, OutputError, VideoError
+from vidstyle.limits import DEFAULT_MAX_PIXELS, check_frame_size
 from vidstyle.reporting import Reporter
 from vidstyle.stages import batched, read_ahead, write_behind
 
-VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".ts", ".mts", ".m2ts",
-                  ".mpg", ".mpeg", ".wmv", ".flv", ".3gp", ".ogv", ".gif"}
 # Containers that hold H.264; any other input suffix gets an .mp4 output by default.
 H264_SUFFIXES = {".mp4", ".m4v", ".mov", ".mkv", ".ts", ".mts", ".m2ts", ".avi", ".flv", ".3gp"}
+# MPEG-TS keeps no codec list in FFmpeg (its `supported_codecs` names only its defaults): the
+# audio codecs its muxer carries, so that they are copied rather than re-encoded.
+_TS_AUDIO = {"aac", "aac_latm", "mp2", "mp3", "ac3", "eac3", "opus", "dts", "truehd", "s302m", "pcm_bluray"}
 _CONTAINER_OPTIONS = {".mp4": {"movflags": "+faststart"}, ".m4v": {"movflags": "+faststart"},
                       ".mov": {"movflags": "+faststart"}}
 
@@ -44,6 +47,7 @@ class VideoInfo:
     time_base: Fraction
     rate: Fraction | None  # average frame rate, None if unknown
     frames: int  # container's count, or an estimate from duration; 0 if unknown
+    frames_exact: bool  # True when ``frames`` is the container's own count, not an estimate
     duration: float  # seconds, 0.0 if unknown
     start: float  # seconds of the first frame
     rotation: int  # display rotation in degrees, as PyAV reports it
@@ -61,17 +65,20 @@ class Frame:
     pts: int | None
 
 
-def is_video_path(path: Path) -> bool:
-    return path.suffix.lower() in VIDEO_SUFFIXES
+def ffmpeg_path(path: Path) -> str:
+    """The path as FFmpeg must see it: absolute, so that a relative name with a colon
+    (``take:2.mp4``) is a file, not a protocol URL."""
+    return os.path.abspath(path)
 
 
 def open_input(path: Path) -> av.container.InputContainer:
-    """Open a clip for reading; missing, unreadable and non-media files become InputError."""
+    """Open a clip for reading; missing, unreadable and non-media files become InputError.
+    Metadata in a broken or legacy text encoding is read with replacement characters."""
     if not path.exists():
         raise InputError(f"input {path} does not exist; check the path")
     try:
-        container = av.open(str(path), mode="r")
-    except av.error.FFmpegError as exc:
+        container = av.open(ffmpeg_path(path), mode="r", metadata_errors="replace")
+    except (av.error.FFmpegError, UnicodeDecodeError) as exc:
         raise InputError(f"input {path} is not a readable video ({_reason(exc)}); "
                          "pass an MP4, MOV, MKV or WebM clip") from None
     if not container.streams.video:
@@ -90,13 +97,15 @@ def video_stream(container: av.container.InputContainer) -> av.video.stream.Vide
     return stream
 
 
-def probe(path: Path) -> VideoInfo:
-    """Read the clip's geometry, timing and rotation (decodes the first frame only)."""
+def probe(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> VideoInfo:
+    """Read the clip's geometry, timing and rotation (decodes the first frame only); refuse
+    frames too small to stylize or too large for memory."""
     with open_input(path) as container:
         stream = video_stream(container)
         first = next(_decode(container, stream), None)
         if first is None:
             raise InputError(f"input {path} has a video stream but no decodable frame; pass a working clip")
+        check_frame_size(first.width, first.height, f"{path.name}'s frames", max_pixels)
         time_base = stream.time_base or Fraction(1, 1000)
         rate = stream.average_rate or stream.guessed_rate
         duration = 0.0
@@ -107,7 +116,8 @@ def probe(path: Path) -> VideoInfo:
         frames = stream.frames or (round(duration * float(rate)) if rate and duration else 0)
         return VideoInfo(
             width=first.width, height=first.height, time_base=Fraction(time_base),
-            rate=Fraction(rate) if rate else None, frames=int(frames), duration=duration,
+            rate=Fraction(rate) if rate else None, frames=int(frames), frames_exact=bool(stream.frames),
+            duration=duration,
             start=float(first.time or 0.0), rotation=int(getattr(first, "rotation", 0) or 0),
             colorspace=int(first.colorspace), color_range=int(first.color_range),
             audio_streams=len(container.streams.audio), codec=stream.codec_context.name,
@@ -167,28 +177,46 @@ def _frame_by_index(path: Path, index: int) -> np.ndarray:
 
 
 def frames_at_times(path: Path, times: list[float]) -> list[np.ndarray]:
-    """The frames shown at each time (seconds), found by seeking: cheap on long clips."""
+    """The frames shown at each time (seconds), found by seeking: cheap on long clips. Where a
+    container's seeking misses (MPEG-TS often lands past the time, or nowhere), the clip is
+    decoded from its start instead."""
     out = []
     with open_input(path) as container:
         stream = video_stream(container)
         for t in times:
-            out.append(to_rgb(_frame_at_time(container, stream, t)))
+            frame = _seek_frame(container, stream, t)
+            out.append(to_rgb(frame) if frame is not None else _scan_frame(path, t))
     return out
 
 
-def _frame_at_time(container, stream, t: float) -> av.VideoFrame:
+def _seek_frame(container, stream, t: float) -> av.VideoFrame | None:
     offset = int(t / stream.time_base) if stream.time_base else int(t * av.time_base)
     try:
         container.seek(max(offset, 0), stream=stream, backward=True, any_frame=False)
     except av.error.FFmpegError:
-        container.seek(0)
+        return None
+    return _shown_at(_decode(container, stream), t, strict_start=True)
+
+
+def _scan_frame(path: Path, t: float) -> np.ndarray:
+    with open_input(path) as container:
+        shown = _shown_at(_decode(container, video_stream(container)), t, strict_start=False)
+    if shown is None:
+        raise VideoError(f"no frame found at {t:.3f}s in {path.name}; the file may be damaged")
+    return to_rgb(shown)
+
+
+def _shown_at(frames: Iterator[av.VideoFrame], t: float, strict_start: bool) -> av.VideoFrame | None:
+    """The last frame starting at or before ``t`` (the first frame if all start later, unless
+    ``strict_start``: then a first frame past ``t`` means the seek missed, and None)."""
     shown = None
-    for frame in _decode(container, stream):
-        if shown is not None and frame.time is not None and frame.time > t + 1e-6:
+    for frame in frames:
+        late = frame.time is not None and frame.time > t + 1e-6
+        if late and shown is None and strict_start:
+            return None
+        if late and shown is not None:
             break
         shown = frame
-    if shown is None:
-        raise VideoError(f"no frame found at {t:.3f}s in {container.name}; the file may be damaged")
     return shown
 
 
@@ -212,8 +240,7 @@ class AudioPassthrough:
         self.output = output
         self.source = source
         name = source.codec_context.name
-        supported = output.supported_codecs  # empty where FFmpeg keeps no list (MPEG-TS): try a copy
-        self.copy = not supported or name in supported
+        self.copy = name in _audio_codecs(output)
         if self.copy:
             self.stream = output.add_stream_from_template(source)
         else:
@@ -221,7 +248,6 @@ class AudioPassthrough:
                  f"#{source.index} to AAC (choose an .mkv output to copy it unchanged)")
             self.stream = output.add_stream("aac", rate=source.codec_context.sample_rate)
             self.stream.layout = source.codec_context.layout
-        self.packets = 0
 
     def push(self, packet: av.Packet) -> None:
         if self.copy:
@@ -229,7 +255,6 @@ class AudioPassthrough:
                 return
             packet.stream = self.stream
             self.output.mux(packet)
-            self.packets += 1
             return
         for frame in packet.decode():
             frame.pts = None
@@ -240,12 +265,18 @@ class AudioPassthrough:
             self.output.mux(self.stream.encode(None))
 
 
+def _audio_codecs(output: av.container.OutputContainer) -> set[str]:
+    if output.format.name == "mpegts":
+        return _TS_AUDIO
+    return set(output.supported_codecs)
+
+
 class VideoWriter:
     """H.264 encoder for stylized frames: the source's pts, time base, rate, size, rotation,
     sample aspect ratio and colour tags; plus the source's audio streams."""
 
     def __init__(self, output: av.container.OutputContainer, source_stream, audio_streams: list,
-                 info: VideoInfo, encode: EncodeConfig, warn: Warn) -> None:
+                 info: VideoInfo, encode: EncodeConfig, warn: Warn, strict: bool = False) -> None:
         self.output = output
         self.info = info
         self.pix_fmt = encode.pix_fmt
@@ -270,7 +301,16 @@ class VideoWriter:
         if info.rotation:
             stream.set_display_rotation(info.rotation)  # before the header is written
         self.stream = stream
-        self.audio = [AudioPassthrough(output, a, warn) for a in audio_streams]
+        self.audio = []
+        for source in audio_streams:
+            try:
+                self.audio.append(AudioPassthrough(output, source, warn))
+            except (av.error.FFmpegError, ValueError, TypeError) as exc:
+                message = (f"audio stream #{source.index} ({source.codec_context.name}) cannot be written to "
+                           f"this container ({_reason(exc)})")
+                if strict:
+                    raise VideoError(f"{message}; choose an .mkv output (or drop --strict to leave it out)") from None
+                warn(f"{message}: it is left out; choose an .mkv output to keep it")
         self._audio_by_index = {a.source.index: a for a in self.audio}
         self._last_pts: int | None = None
         self._step = max(1, round(1 / (float(info.rate) * info.time_base))) if info.rate else 1
@@ -310,13 +350,13 @@ class VideoWriter:
         try:
             self.output.mux(packets)
         except av.error.FFmpegError as exc:
-            raise VideoError(f"encoding failed ({_reason(exc)})") from None
+            raise VideoError(f"encoding failed ({_reason(exc)}); check free space and the output folder") from None
 
 
 def open_output(path: Path, container_suffix: str) -> av.container.OutputContainer:
     """Open the (temporary) output file with the container chosen by ``container_suffix``."""
     try:
-        return av.open(str(path), mode="w", format=_format_for(container_suffix),
+        return av.open(ffmpeg_path(path), mode="w", format=_format_for(container_suffix),
                        options=_CONTAINER_OPTIONS.get(container_suffix, {}))
     except (av.error.FFmpegError, ValueError) as exc:
         raise OutputError(f"cannot write a {container_suffix} video at {path.parent} ({_reason(exc)}); "
@@ -361,7 +401,8 @@ QUEUE_CHUNKS = 4  # batches (or audio packets) waiting between two stages: bound
 def transcode(source_path: Path, temp_path: Path, container_suffix: str, info: VideoInfo,
               process: Callable[[list[np.ndarray]], list[np.ndarray]], batch_size: int,
               encode: EncodeConfig, reporter: Reporter,
-              finish: Callable[[list[np.ndarray], list[np.ndarray]], list[np.ndarray]] | None = None) -> int:
+              finish: Callable[[list[np.ndarray], list[np.ndarray]], list[np.ndarray]] | None = None,
+              strict: bool = False) -> int:
     """Decode -> ``process`` in batches -> ``finish(sources, processed)`` -> encode, streaming.
 
     Decoding runs in one thread, ``process`` in the caller's, ``finish`` (the stabilizer:
@@ -373,7 +414,7 @@ def transcode(source_path: Path, temp_path: Path, container_suffix: str, info: V
         dropped = len(source.streams) - 1 - len(audio)
         if dropped:
             reporter.warn(f"{source_path.name}: {dropped} subtitle/data/extra video stream(s) are not copied")
-        writer = VideoWriter(sink, stream, audio, info, encode, reporter.warn)
+        writer = VideoWriter(sink, stream, audio, info, encode, reporter.warn, strict)
         with reporter.bar(info.frames, source_path.name, "frame") as bar:
 
             def write(chunk: av.Packet | tuple[list[Frame], list[np.ndarray]]) -> None:
@@ -396,3 +437,13 @@ def transcode(source_path: Path, temp_path: Path, container_suffix: str, info: V
                     encode_later(chunk)
         writer.finish()
         return writer.frames
+
+
+def missing_frames(info: VideoInfo, written: int) -> int:
+    """How many frames the clip announced but did not deliver (damaged or truncated files).
+    The container's own count must be met exactly; an estimate from the duration only to a
+    tolerance, since variable-rate clips make it approximate."""
+    short = info.frames - written
+    if info.frames_exact:
+        return max(0, short)
+    return short if short > max(2, 0.05 * info.frames) else 0
