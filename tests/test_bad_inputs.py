@@ -1,0 +1,171 @@
+"""The bad-input matrix: each case goes through the real CLI and must end in a non-zero exit,
+one error line, no traceback, no 'internal error', nothing left behind and every file in
+the folder unchanged, byte for byte."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from media import make_clip
+from PIL import Image
+from support import FAST, error_line, leftovers, snapshot
+
+
+def _world(root: Path, style_path: Path) -> dict[str, Path]:
+    """A folder as a user might have it: a clip, a photo, a folder of frames, a style, a model."""
+    clip = make_clip(root / "clip.mp4", frames=4)
+    photo = root / "photo.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (40, 60, 3), dtype=np.uint8)).save(photo)
+    frames = root / "frames"
+    frames.mkdir()
+    for i in range(2):
+        shutil.copy(photo, frames / f"{i}.png")
+    style = Path(shutil.copy(style_path, root / "style.jpg"))
+    text = root / "notes.txt"
+    text.write_text("hello")
+    return {"clip": clip, "photo": photo, "frames": frames, "style": style, "text": text, "root": root}
+
+
+# (id, args built from the world, what the error line must contain, exit code or None)
+CASES = [
+    ("no-input", lambda w: ["--style", w["style"]], "no input", 2),
+    ("missing-input", lambda w: [w["root"] / "nope.mp4", "--style", w["style"]], "does not exist", 1),
+    ("text-as-video", lambda w: [w["text"], "--style", w["style"]], "not a readable video", 1),
+    ("empty-video", lambda w: [_write(w, "empty.mp4", b""), "--style", w["style"]], "not a readable video", 1),
+    ("zero-bytes-video", lambda w: [_write(w, "z.mov", b"\0" * 4096), "--style", w["style"]], "not a readable", 1),
+    ("random-bytes-video", lambda w: [_write(w, "r.mkv", os.urandom(20000)), "--style", w["style"]], "readable", 1),
+    ("text-as-image", lambda w: [_write(w, "fake.png", b"text"), "--style", w["style"]], "not a readable image", 1),
+    ("truncated-png", lambda w: [_write(w, "half.png", w["photo"].read_bytes()[:200]), "--style", w["style"]],
+     "not a readable image", 1),
+    ("empty-folder", lambda w: [_mkdir(w, "empty"), "--style", w["style"]], "holds no images", 1),
+    ("folder-of-text", lambda w: [_folder_with(w, "txt", "a.txt"), "--style", w["style"]], "holds no images", 1),
+    ("missing-style", lambda w: [w["clip"], "--style", w["root"] / "nope.jpg"], "does not exist", 1),
+    ("style-not-image", lambda w: [w["clip"], "--style", w["text"]], "not a readable image", 1),
+    ("style-is-folder", lambda w: [w["clip"], "--style", w["frames"]], "style", 1),
+    ("no-style", lambda w: [w["clip"]], "--style", 1),
+    ("output-is-input", lambda w: [w["clip"], "--style", w["style"], "-o", w["clip"], "--overwrite"], "itself", 1),
+    ("output-is-style", lambda w: [w["photo"], "--style", w["style"], "-o", w["style"], "--overwrite"], "itself", 1),
+    ("output-exists", lambda w: [w["photo"], "--style", w["style"], "-o", w["root"] / "clip.mp4"], "", 1),
+    ("output-bad-suffix", lambda w: [w["clip"], "--style", w["style"], "-o", w["root"] / "o.webm"], "H.264", 1),
+    ("image-output-bad-suffix", lambda w: [w["photo"], "--style", w["style"], "-o", w["root"] / "o.xyz"],
+     "cannot write images", 1),
+    ("output-folder-missing", lambda w: [w["clip"], "--style", w["style"], "-o", w["root"] / "a" / "b.mp4"],
+     "does not exist", 1),
+    ("output-is-folder", lambda w: [w["clip"], "--style", w["style"], "-o", _mkdir(w, "d.mp4"), "--overwrite"],
+     "is a folder", 1),
+    ("folder-out-contains-input", lambda w: [w["frames"], "--style", w["style"], "-o", w["root"], "--overwrite"],
+     "contains the input", 1),
+    ("folder-out-inside-input", lambda w: [w["frames"], "--style", w["style"], "-o", w["frames"] / "o"],
+     "inside the input", 1),
+    ("folder-out-contains-style", lambda w: [w["clip"], "--style", w["style"], "--save-model", w["root"],
+                                             "--overwrite"], "", 1),
+    ("save-model-is-input", lambda w: [w["clip"], "--style", w["style"], "--save-model", w["clip"], "--overwrite"],
+     "itself", 1),
+    ("save-model-is-style", lambda w: [w["clip"], "--style", w["style"], "--save-model", w["style"],
+                                       "--overwrite"], "itself", 1),
+    ("save-model-is-output", lambda w: [w["clip"], "--style", w["style"], "--save-model", w["root"] / "x.mp4",
+                                        "-o", w["root"] / "x.mp4"], "are both", 1),
+    ("save-model-exists", lambda w: [w["clip"], "--style", w["style"], "--save-model", w["text"]], "already", 1),
+    ("two-inputs-one-output", lambda w: [w["clip"], w["photo"], "--style", w["style"], "-o", w["root"] / "o.mp4"],
+     "--out-dir", 1),
+    ("out-dir-missing", lambda w: [w["clip"], w["photo"], "--style", w["style"], "--out-dir", w["root"] / "no"],
+     "does not exist", 1),
+    ("batch-collision", lambda w: [w["clip"], _copy(w, "clip", "clip.webm"), "--style", w["style"], "--out-dir",
+                                   _mkdir(w, "out"), "--overwrite"], "are both", 1),
+    ("model-missing", lambda w: [w["clip"], "--model", w["root"] / "nope.pt"], "does not exist", 1),
+    ("model-is-text", lambda w: [w["clip"], "--model", w["text"]], "not a vidstyle style model", 1),
+    ("model-is-other-pickle", lambda w: [w["clip"], "--model", _torch_save(w, "o.pt", {"a": 1})],
+     "not a vidstyle style model", 1),
+    ("weights-file-missing", lambda w: [w["clip"], "--style", w["style"], "--vgg-weights", w["root"] / "n.pth"],
+     "does not exist", 1),
+    ("weights-file-is-text", lambda w: [w["clip"], "--style", w["style"], "--vgg-weights", w["text"]],
+     "cannot read", 1),
+    ("weights-wrong-dict", lambda w: [w["clip"], "--style", w["style"], "--vgg-weights",
+                                      _torch_save(w, "w.pth", {"x": torch.zeros(2)})], "not a VGG19", 1),
+    ("weights-not-tensors", lambda w: [w["clip"], "--style", w["style"], "--vgg-weights",
+                                       _torch_save(w, "v.pth", {"features.0.weight": "no"})], "state dict", 1),
+    ("keyframe-garbage", lambda w: [w["clip"], "--style", w["style"], "--keyframe", "abc"], "--keyframe", 1),
+    ("keyframe-past-end", lambda w: [w["clip"], "--style", w["style"], "--keyframe", "#999"], "past the end", 1),
+    ("keyframe-time-past-end", lambda w: [w["clip"], "--style", w["style"], "--keyframe", "99"], "past the end", 1),
+    ("keyframe-nan", lambda w: [w["clip"], "--style", w["style"], "--keyframe", "nan"], "--keyframe", 1),
+    ("folder-keyframe-time", lambda w: [w["frames"], "--style", w["style"], "--keyframe", "1.5"], "#N", 1),
+    ("crf-out-of-range", lambda w: [w["clip"], "--style", w["style"], "--crf", "99"], "--crf", 2),
+    ("steps-negative", lambda w: [w["clip"], "--style", w["style"], "--steps", "-3"], "--steps", 2),
+    ("steps-huge", lambda w: [w["clip"], "--style", w["style"], "--steps", "1" + "0" * 30], "--steps", 2),
+    ("seed-huge", lambda w: [w["clip"], "--style", w["style"], "--seed", "1" + "0" * 30], "--seed", 2),
+    ("train-size-tiny", lambda w: [w["clip"], "--style", w["style"], "--train-size", "3"], "--train-size", 2),
+    ("strength-nan", lambda w: [w["clip"], "--style", w["style"], "--stabilize-strength", "nan"], "--stabilize", 2),
+    ("strength-too-high", lambda w: [w["clip"], "--style", w["style"], "--stabilize-strength", "5"], "--stab", 2),
+    ("content-weight-inf", lambda w: [w["clip"], "--style", w["style"], "--content-weight", "inf"], "--content", 2),
+    ("style-weight-text", lambda w: [w["clip"], "--style", w["style"], "--style-weight", "lots"], "--style-w", 2),
+    ("unknown-option", lambda w: [w["clip"], "--style", w["style"], "--colour", "red"], "--colour", 2),
+    ("bad-device", lambda w: [w["clip"], "--style", w["style"], "--device", "tpu"], "--device", 2),
+    ("cuda-absent", lambda w: [w["clip"], "--style", w["style"], "--device", "cuda"], "CUDA", 1),
+    ("bad-preset", lambda w: [w["clip"], "--style", w["style"], "--preset", "warp"], "--preset", 2),
+    ("max-pixels-small", lambda w: [w["photo"], "--style", w["style"], "--max-pixels", "100"], "--max-pixels", 1),
+    ("pipe-input", lambda w: [_fifo(w), "--style", w["style"]], "not a regular file", 1),
+    ("eval-missing-styled", lambda w: ["eval", w["clip"], w["root"] / "nope.mp4", "--style", w["style"]],
+     "does not exist", 1),
+    ("eval-different-clip", lambda w: ["eval", w["clip"], _clip(w, "other.mp4", 2), "--style", w["style"]],
+     "fewer frames", 1),
+]
+
+
+def _write(w, name: str, data: bytes) -> Path:
+    path = w["root"] / name
+    path.write_bytes(data)
+    return path
+
+
+def _mkdir(w, name: str) -> Path:
+    path = w["root"] / name
+    path.mkdir(exist_ok=True)
+    return path
+
+
+def _folder_with(w, name: str, file: str) -> Path:
+    folder = _mkdir(w, name)
+    (folder / file).write_text("x")
+    return folder
+
+
+def _copy(w, key: str, name: str) -> Path:
+    return Path(shutil.copy(w[key], w["root"] / name))
+
+
+def _torch_save(w, name: str, obj) -> Path:
+    path = w["root"] / name
+    torch.save(obj, path)
+    return path
+
+
+def _fifo(w) -> Path:
+    path = w["root"] / "pipe.mp4"
+    os.mkfifo(path)
+    return path
+
+
+def _clip(w, name: str, frames: int) -> Path:
+    return make_clip(w["root"] / name, frames=frames)
+
+
+def test_the_matrix_has_at_least_forty_cases():
+    assert len(CASES) >= 40 and len({c[0] for c in CASES}) == len(CASES)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_bad_input(tmp_path, style_path, capsys, case):
+    _, build, expected, code = case
+    world = _world(tmp_path, style_path)
+    args = build(world)
+    before = snapshot(tmp_path)
+    fast = [] if args and args[0] == "eval" else FAST
+    line = error_line(capsys, *fast, *args, code=code)  # the case's own options come last and win
+    assert expected in line
+    assert leftovers(tmp_path) == []
+    assert snapshot(tmp_path) == before
