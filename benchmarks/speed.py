@@ -44,14 +44,13 @@ from vidstyle.checkpoint import StyleModel, load_style_model, save_style_model  
 from vidstyle.config import EncodeConfig, GeneratorConfig, InferenceConfig, RunConfig, TrainConfig  # noqa: E402
 from vidstyle.devices import resolve_device, synchronize  # noqa: E402
 from vidstyle.images import load_image, resize_long_side, to_tensor  # noqa: E402
-from vidstyle.losses import LossesBySize  # noqa: E402
+from vidstyle.lossnet import build_losses, resolve_loss_network  # noqa: E402
 from vidstyle.pipeline import run  # noqa: E402
 from vidstyle.reporting import Reporter  # noqa: E402
 from vidstyle.runtime import tune_allocator  # noqa: E402
 from vidstyle.stabilize import stabilizing  # noqa: E402
 from vidstyle.stylize import Stylizer  # noqa: E402
 from vidstyle.train import build_generator, loss_network_on, train_generator  # noqa: E402
-from vidstyle.vgg import load_vgg_features  # noqa: E402
 
 
 def peak_rss_mb() -> float:
@@ -67,8 +66,9 @@ def timed(fn) -> float:
 def train_model(device: torch.device, steps: int, vgg_weights: str | None, out: Path) -> float:
     """Train at the device's default size for ``steps`` steps; save the model; s/step."""
     config = TrainConfig().for_device(device.type)
-    features = load_vgg_features(vgg_weights, [*config.style_layer_weights, config.content_layer], progress=False)
-    losses = LossesBySize(loss_network_on(features, config, device), load_image(STYLE).rgb, config, device)
+    network = resolve_loss_network(config.loss_network, vgg_weights, notice=print)
+    network.features = loss_network_on(network.features, config, device)
+    losses = build_losses(network, load_image(STYLE).rgb, config, device)
     content = to_tensor(resize_long_side(load_image(REPO / "samples" / "the_scream.jpg").rgb, config.train_size),
                         device)
     generator = build_generator(GeneratorConfig(), 0, device)
@@ -136,7 +136,7 @@ def main() -> None:
     parser.add_argument("--fast", action=argparse.BooleanOptionalAction, default=None)
     parser.add_argument("--full-res-frames", type=int, default=3,
                         help="Frames for the full-resolution comparison of the fast path (0: skip).")
-    parser.add_argument("--vgg-weights", default="random")
+    parser.add_argument("--vgg-weights", help="VGG19 weights file; default: auto (the built-in network offline)")
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "vidstyle-speed")
     args = parser.parse_args()
     tune_allocator()  # as the vidstyle command does

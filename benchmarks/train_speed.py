@@ -30,7 +30,7 @@ sys.path.insert(0, str(REPO))
 from vidstyle.config import GeneratorConfig, TrainConfig  # noqa: E402
 from vidstyle.devices import resolve_device, synchronize  # noqa: E402
 from vidstyle.images import load_image, resize_long_side, resize_to_area, to_tensor  # noqa: E402
-from vidstyle.losses import LossesBySize, gram_matrix  # noqa: E402
+from vidstyle.lossnet import PLANS, VGG19, LossNetwork, build_losses, gram_matrix, resolve_loss_network, weights_for  # noqa: E402
 from vidstyle.runtime import tune_allocator  # noqa: E402
 from vidstyle.train import build_generator, loss_network_on, train_generator  # noqa: E402
 from vidstyle.vgg import load_vgg_features  # noqa: E402
@@ -42,20 +42,21 @@ CONTENT = REPO / "samples" / "the_scream.jpg"
 def straightforward_steps(generator, vgg, style, content, config: TrainConfig, steps: int,
                           optimizer) -> list[float]:
     """The per-step loop of typical style-transfer code (targets recomputed every step)."""
+    plan = weights_for(PLANS[VGG19], config)  # the paper's layers, weights and scaling
     losses = []
     for _ in range(steps):
         optimizer.zero_grad(set_to_none=True)
         with torch.no_grad():
             style_feats = vgg(style)
-            content_target = vgg(content)[config.content_layer]
+            content_target = vgg(content)[plan.content_layer]
         feats = vgg(generator.forward_reference(content))
-        content_loss = (feats[config.content_layer] - content_target).pow(2).mean()
+        content_loss = (feats[plan.content_layer] - content_target).pow(2).mean()
         style_loss = 0.0
-        for name, weight in config.style_layer_weights.items():
+        for name, weight in plan.style_layers.items():
             _, c, h, w = feats[name].shape
             diff = gram_matrix(feats[name]) - gram_matrix(style_feats[name])
             style_loss = style_loss + weight * diff.pow(2).mean() / (c * h * w)
-        total = config.content_weight * content_loss + config.style_weight * style_loss
+        total = plan.content_weight * content_loss + plan.style_weight * style_loss
         total.backward()
         optimizer.step()
         losses.append(total.item())
@@ -64,14 +65,14 @@ def straightforward_steps(generator, vgg, style, content, config: TrainConfig, s
 
 def compare_speed(device: torch.device, size: int, steps: int, rounds: int) -> None:
     config = TrainConfig(train_size=size, lr_decay_every=10**9).for_device(device.type)
-    layers = [*config.style_layer_weights, config.content_layer]
+    layers = [*PLANS[VGG19].style_layers, PLANS[VGG19].content_layer]
     style_rgb = load_image(STYLE).rgb
     content = to_tensor(resize_long_side(load_image(CONTENT).rgb, size), device)
     h, w = content.shape[-2:]
     full_vgg = load_vgg_features("random", [*layers, "conv5_4"], progress=False).to(device)
     style = to_tensor(resize_to_area(style_rgb, h * w), device)
     cut_vgg = loss_network_on(load_vgg_features("random", layers, progress=False), config, device)
-    loss = LossesBySize(cut_vgg, style_rgb, config, device)(h, w)
+    loss = build_losses(LossNetwork(VGG19, cut_vgg, "random weights"), style_rgb, config, device)(h, w)
 
     plain_gen = build_generator(GeneratorConfig(), 0, device)
     fast_gen = build_generator(GeneratorConfig(), 0, device)
@@ -104,10 +105,10 @@ def compare_precision(device: torch.device, size: int, steps: int) -> None:
     curves = {}
     for precision in ("fp32", "bf16"):
         config = TrainConfig(train_size=size, precision=precision).for_device(device.type)
-        layers = [*config.style_layer_weights, config.content_layer]
         content = to_tensor(resize_long_side(load_image(CONTENT).rgb, size), device)
-        vgg = loss_network_on(load_vgg_features("random", layers, progress=False), config, device)
-        loss = LossesBySize(vgg, load_image(STYLE).rgb, config, device)(*content.shape[-2:])
+        network = resolve_loss_network("random-vgg", None)
+        network.features = loss_network_on(network.features, config, device)
+        loss = build_losses(network, load_image(STYLE).rgb, config, device)(*content.shape[-2:])
         generator = build_generator(GeneratorConfig(), 0, device)
         curves[precision] = train_generator(generator, loss, [content], steps, config, quiet=True).total
     print(f"loss curves, {steps} steps at {size} px on {device.type} (fp32 | bf16 autocast):")

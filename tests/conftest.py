@@ -15,9 +15,10 @@ def style_path() -> Path:
 
 
 @pytest.fixture(autouse=True)
-def _offline_random_vgg(monkeypatch, tmp_path):
-    """Tests never download: the loss network is the seeded random VGG unless a test says
+def _offline_builtin_loss_network(monkeypatch, tmp_path):
+    """Tests never download: the loss network is the built-in pyramid unless a test says
     otherwise, and the torch hub cache is an empty temporary folder."""
-    monkeypatch.setenv("VIDSTYLE_VGG_WEIGHTS", "random")
+    monkeypatch.setenv("VIDSTYLE_LOSS_NETWORK", "pyramid")
+    monkeypatch.delenv("VIDSTYLE_VGG_WEIGHTS", raising=False)
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
     monkeypatch.delenv("VIDSTYLE_DEBUG", raising=False)

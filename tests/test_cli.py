@@ -82,7 +82,8 @@ def test_batch_trains_once_and_survives_a_bad_input(tmp_path, clip, photo, style
                  "--steps", "2", "--train-size", "64", "--device", "cpu"])
     err = capsys.readouterr().err
     assert code == 1
-    assert sorted(p.name for p in out.iterdir()) == ["clip_styled.mp4", "photo_styled.png", "second_styled.mkv"]
+    assert sorted(p.name for p in out.iterdir()) == ["clip_styled.mp4", "clip_styled_preview.png", "photo_styled.png",
+                                                     "second_styled.mkv", "second_styled_preview.png"]
     assert err.count("training the style model") == 1  # trained once, reused for all inputs
     assert "3 of 4 inputs stylized" in err and "bad.mp4: FAILED" in err and "not a readable video" in err
     assert "Traceback" not in err
@@ -166,12 +167,35 @@ def test_existing_output_needs_overwrite(clip, style_path, capsys):
     assert read_clip(out).frames == 5
 
 
-def test_offline_without_weights_stops_before_any_work(clip, style_path, capsys, monkeypatch):
-    monkeypatch.delenv("VIDSTYLE_VGG_WEIGHTS")
+def _offline(monkeypatch):
+    monkeypatch.delenv("VIDSTYLE_LOSS_NETWORK")
     monkeypatch.setattr(socket, "getaddrinfo", lambda *a, **k: (_ for _ in ()).throw(socket.gaierror(-2, "offline")))
-    _, line = _error(capsys, clip, "--style", style_path, *FAST)
+
+
+def test_offline_vgg19_asked_for_by_name_stops_before_any_work(clip, style_path, capsys, monkeypatch):
+    _offline(monkeypatch)
+    _, line = _error(capsys, clip, "--style", style_path, "--loss-network", "vgg19", *FAST)
     assert "VGG19 ImageNet weights are not available" in line and "--vgg-weights" in line
     assert sorted(p.name for p in clip.parent.iterdir() if p.name != "torch-home") == ["clip.mp4"]
+
+
+def test_offline_auto_stylizes_with_the_builtin_network_and_says_so_in_one_line(tmp_path, clip, style_path, capsys,
+                                                                                monkeypatch):
+    _offline(monkeypatch)
+    model = tmp_path / "m.pt"
+    assert run(clip, "--style", style_path, "--save-model", model, *FAST) == 0
+    notes = [line for line in capsys.readouterr().err.splitlines() if line.startswith("vidstyle: note:")]
+    assert len(notes) == 1 and "built-in loss network" in notes[0] and "--vgg-weights" in notes[0]
+    assert read_clip(clip.with_name("clip_styled.mp4")).frames == 5
+    import torch
+
+    assert torch.load(model, weights_only=True)["info"]["loss_network"] == "random-vgg"
+
+
+def test_a_weights_file_that_fails_is_never_replaced_by_the_fallback(tmp_path, clip, style_path, capsys, monkeypatch):
+    _offline(monkeypatch)
+    _, line = _error(capsys, clip, "--style", style_path, "--vgg-weights", tmp_path / "nope.pth", *FAST)
+    assert "does not exist" in line
 
 
 def test_bad_option_value_is_a_usage_error(clip, style_path, capsys):
@@ -199,7 +223,9 @@ def test_ctrl_c_leaves_no_partial_output(clip, style_path, capsys, monkeypatch):
     monkeypatch.setattr(stylize.Stylizer, "__call__", interrupted)
     code = run(clip, "--style", style_path, *FAST)
     assert code == 130 and "interrupted" in capsys.readouterr().err
-    assert sorted(p.name for p in clip.parent.iterdir() if p.name != "torch-home") == ["clip.mp4"]
+    # the preview, complete before rendering began, stays; nothing of the render does
+    assert sorted(p.name for p in clip.parent.iterdir() if p.name != "torch-home") == ["clip.mp4",
+                                                                                        "clip_styled_preview.png"]
 
 
 def test_version_and_python_dash_m():

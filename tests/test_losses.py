@@ -22,15 +22,28 @@ def test_gram_matrix_is_unnormalised_f_ft():
 
 def test_gram_loss_scaling_and_zero_at_target():
     f = torch.randn(1, 4, 5, 6)
-    assert GramLoss(gram_matrix(f), weight=0.8)(f).item() == 0.0
+    assert GramLoss(f, weight=0.8)(f).item() == 0.0
     other = torch.randn(1, 4, 5, 6)
     expected = 0.8 * (gram_matrix(other) - gram_matrix(f)).pow(2).mean() / (4 * 5 * 6)
-    assert torch.allclose(GramLoss(gram_matrix(f), 0.8)(other), expected)
+    assert torch.allclose(GramLoss(f, 0.8)(other), expected)
 
 
-def test_content_loss_is_mse():
+def test_scale_free_gram_loss_is_relative_and_ignores_scale_and_size():
+    f = torch.rand(1, 4, 6, 6)
+    other = torch.rand(1, 4, 6, 6)
+    a = gram_matrix(f) / 36
+    expected = (gram_matrix(other) / 36 - a).pow(2).sum() / a.pow(2).sum()
+    loss = GramLoss(f, 1.0, scale_free=True)
+    assert torch.allclose(loss(other), expected)
+    assert GramLoss(f * 7.0, 1.0, scale_free=True)(other * 7.0).item() == pytest.approx(expected.item(), rel=1e-5)
+    tiled = f.repeat(1, 1, 2, 3)  # the same texture on a larger canvas: the same per-pixel Gram
+    assert loss(tiled).item() == pytest.approx(0.0, abs=1e-6)
+
+
+def test_content_loss_is_mse_or_relative_mse():
     a, b = torch.zeros(1, 2, 3, 3), torch.full((1, 2, 3, 3), 2.0)
     assert ContentLoss()(a, b).item() == pytest.approx(4.0)
+    assert ContentLoss(scale_free=True)(a, b).item() == pytest.approx(1.0)
 
 
 def test_perceptual_loss_one_vgg_pass_per_call_and_reference_weights(features):

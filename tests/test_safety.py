@@ -134,7 +134,7 @@ def test_termination_signals_leave_nothing_behind(tmp_path, style_path, signum, 
         for i in range(300):
             Image.fromarray(rgb).save(source / f"{i:04d}.png")
         target = tmp_path / "frames_out"
-    env = {**os.environ, "VIDSTYLE_VGG_WEIGHTS": "random"}
+    env = {**os.environ, "VIDSTYLE_LOSS_NETWORK": "pyramid"}
     proc = subprocess.Popen([sys.executable, "-m", "vidstyle", str(source), "--model", str(model), "-o", str(target),
                              "--device", "cpu", "-q", "--no-stabilize"], stderr=subprocess.PIPE, text=True, env=env)
     deadline = time.monotonic() + 120

@@ -1,4 +1,4 @@
-"""End to end on the bundled samples, as the README's first command runs it (random VGG, few steps)."""
+"""End to end on the bundled samples, as the README's first command runs it (built-in loss network, few steps)."""
 
 from conftest import SAMPLES
 from media import read_clip

@@ -4,9 +4,8 @@ import torch
 
 from vidstyle.config import GeneratorConfig, TrainConfig
 from vidstyle.images import to_tensor, to_uint8
-from vidstyle.losses import PerceptualLoss
+from vidstyle.lossnet import build_losses, resolve_loss_network
 from vidstyle.train import build_generator, train_generator
-from vidstyle.vgg import load_vgg_features
 
 CPU = torch.device("cpu")
 
@@ -18,10 +17,9 @@ def tiny_pair():
     content = np.stack([xx * 4, yy * 5, (xx + yy) * 2], -1).clip(0, 255).astype(np.uint8)
     style = (rng.random((40, 76, 3)) * 255).astype(np.uint8)
     cfg = TrainConfig()
-    feats = load_vgg_features("random", [*cfg.style_layer_weights, cfg.content_layer])
-    loss = PerceptualLoss(feats, to_tensor(style, CPU), cfg.style_layer_weights, cfg.content_layer,
-                          cfg.content_weight, cfg.style_weight)
-    return to_tensor(content, CPU), loss, cfg
+    content_tensor = to_tensor(content, CPU)
+    loss = build_losses(resolve_loss_network("pyramid", None), style, cfg, CPU)(*content_tensor.shape[-2:])
+    return content_tensor, loss, cfg
 
 
 def _train(tiny_pair, steps, seed=0):
@@ -50,7 +48,13 @@ def test_seeded_runs_repeat_exactly_on_cpu(tiny_pair):
 def test_learning_rate_schedule_follows_the_reference():
     cfg = TrainConfig().for_device("cuda")
     assert (cfg.lr, cfg.lr_decay, cfg.lr_decay_every, cfg.steps, cfg.train_size) == (5e-3, 0.9, 200, 1000, 512)
-    assert (cfg.content_weight, cfg.style_weight) == (150.0, 1.0)
+    from vidstyle.lossnet import PLANS, weights_for
+
+    reference = weights_for(PLANS["vgg19"], cfg)
+    assert (reference.content_weight, reference.style_weight, reference.scale_free) == (150.0, 1.0, False)
+    assert reference.style_layers == {"conv1_1": 0.1, "conv2_1": 0.2, "conv3_1": 0.4, "conv4_1": 0.8, "conv5_1": 1.6}
+    stronger = weights_for(PLANS["vgg19"], TrainConfig(strength=2.5))
+    assert (stronger.content_weight, stronger.style_weight) == (150.0, 2.5)
     cpu = TrainConfig().for_device("cpu")
     assert cpu.steps < cfg.steps and cpu.train_size < cfg.train_size
     assert TrainConfig(steps=7).for_device("cpu").steps == 7

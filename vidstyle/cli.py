@@ -21,6 +21,7 @@ from vidstyle import __version__
 from vidstyle.config import (
     DEVICE_CHOICES,
     FAST_SIZE,
+    LOSS_NETWORKS,
     PRECISIONS,
     EncodeConfig,
     InferenceConfig,
@@ -98,10 +99,18 @@ def signals_as_interrupts() -> Iterator[None]:
 @click.option("--steps", type=click.IntRange(0, MAX_STEPS), help="Training steps. Default: 200 on CPU, 1000 on GPU.")
 @click.option("--train-size", type=click.IntRange(32, MAX_SIZE),
               help="Long side of the keyframe during training, aspect kept. Default: 256 on CPU, 512 on GPU.")
-@click.option("--content-weight", type=Finite(min=0.0), default=150.0, show_default=True,
-              help="Weight of the content loss.")
-@click.option("--style-weight", type=Finite(min=0.0), default=1.0, show_default=True,
-              help="Weight of the style loss.")
+@click.option("--strength", type=Finite(0.05, 20.0), default=1.0, show_default=True,
+              help="How strongly the style shows: 0.5 subtle, 1 balanced, 2-3 strong (scales the style weight).")
+@click.option("--loss-network", type=click.Choice(LOSS_NETWORKS), default="auto", show_default=True,
+              envvar="VIDSTYLE_LOSS_NETWORK",
+              help="auto: VGG19 ImageNet when its weights are at hand, else the built-in random-vgg (no download). "
+                   "[env: VIDSTYLE_LOSS_NETWORK]")
+@click.option("--preview-only", is_flag=True,
+              help="Train, write the preview (keyframe | stylized | style) and stop before rendering.")
+@click.option("--content-weight", type=Finite(min=0.0),
+              help="Expert: content loss weight. Default: the loss network's (150 for vgg19, 1 built in).")
+@click.option("--style-weight", type=Finite(min=0.0),
+              help="Expert: style loss weight before --strength. Default: 1.")
 @click.option("--keyframe", help="Frame to train on: seconds (2.5) or a frame index (#40). Default: the middle.")
 @click.option("--finetune-frames", type=click.IntRange(0, 1000), default=0, show_default=True,
               help="Fine-tune on this many more frames spread over the clip.")
@@ -124,8 +133,8 @@ def signals_as_interrupts() -> Iterator[None]:
 @click.option("--seed", type=click.IntRange(0, MAX_SEED), default=0, show_default=True,
               help="Seed for the generator's initial weights.")
 @click.option("--vgg-weights", envvar="VIDSTYLE_VGG_WEIGHTS",
-              help="Loss-network weights: a torchvision vgg19 state-dict file, or 'random' (tests only). "
-                   "Default: torchvision's ImageNet weights from the torch hub cache. [env: VIDSTYLE_VGG_WEIGHTS]")
+              help="VGG19 ImageNet weights file (a torchvision vgg19 state dict). Default: torchvision's file in "
+                   "the torch hub cache. [env: VIDSTYLE_VGG_WEIGHTS]")
 @click.option("--model", "model_path", type=click.Path(path_type=Path),
               help="Reuse a style model saved with --save-model.")
 @click.option("--save-model", type=click.Path(path_type=Path), help="Save the trained style model here.")
@@ -162,19 +171,21 @@ def command(inputs: tuple[Path, ...], output: Path | None, out_dir: Path | None,
     return 0 if all(r.ok for r in results) else EXIT_FAILED
 
 
-def _run_config(*, style, steps, train_size, content_weight, style_weight, keyframe, finetune_frames,
+def _run_config(*, style, steps, train_size, strength, loss_network, preview_only, content_weight, style_weight,
+                keyframe, finetune_frames,
                 finetune_steps, batch_size, fast, fast_size, precision, crf, preset, device, seed, vgg_weights,
                 model_path, save_model, stabilize, stabilize_strength, overwrite, quiet, strict,
                 max_pixels) -> RunConfig:
     train = TrainConfig(steps=steps, train_size=train_size, content_weight=content_weight, style_weight=style_weight,
-                        seed=seed, finetune_frames=finetune_frames, finetune_steps=finetune_steps)
+                        strength=strength, loss_network=loss_network, seed=seed, finetune_frames=finetune_frames,
+                        finetune_steps=finetune_steps)
     return RunConfig(
         style=str(style) if style else None, train=train, encode=EncodeConfig(crf=crf, preset=preset),
         stabilize=StabilizeConfig(enabled=stabilize, strength=stabilize_strength),
         inference=InferenceConfig(batch_size=batch_size, fast=fast, fast_size=fast_size, precision=precision),
         device=device, keyframe=keyframe, vgg_weights=vgg_weights or None,
         model_path=str(model_path) if model_path else None, save_model=str(save_model) if save_model else None,
-        overwrite=overwrite, quiet=quiet, strict=strict, max_pixels=max_pixels,
+        overwrite=overwrite, quiet=quiet, strict=strict, max_pixels=max_pixels, preview_only=preview_only,
     )
 
 
@@ -192,12 +203,14 @@ def _print_summary(results: list) -> None:
 @click.option("-s", "--style", type=click.Path(path_type=Path), required=True, help="The style image used.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--frames", type=click.IntRange(2, 10**9), help="Evaluate only the first N frames.")
-@click.option("--vgg-weights", envvar="VIDSTYLE_VGG_WEIGHTS",
-              help="Loss network for the style distance (as for stylizing). [env: VIDSTYLE_VGG_WEIGHTS]")
+@click.option("--loss-network", type=click.Choice(LOSS_NETWORKS), default="auto", show_default=True,
+              envvar="VIDSTYLE_LOSS_NETWORK",
+              help="Network for the style distance; measure under another one than the clip was trained with.")
+@click.option("--vgg-weights", envvar="VIDSTYLE_VGG_WEIGHTS", help="VGG19 ImageNet weights file (as for stylizing).")
 @click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def eval_command(source: Path, styled: Path, style: Path, as_json: bool, frames: int | None,
-                 vgg_weights: str | None, device: str, quiet: bool) -> int:
+                 loss_network: str, vgg_weights: str | None, device: str, quiet: bool) -> int:
     """Measure a stylized clip against its input: temporal stability, structure, colour, style.
 
     \b
@@ -209,8 +222,9 @@ def eval_command(source: Path, styled: Path, style: Path, as_json: bool, frames:
     from vidstyle.evaluate import evaluate, format_report
     from vidstyle.reporting import Reporter
 
-    result = evaluate(source, styled, style, frames=frames, vgg_weights=vgg_weights or None,
-                      device=resolve_device(device), reporter=Reporter(quiet or as_json))
+    reporter = Reporter(quiet or as_json)
+    result = evaluate(source, styled, style, frames=frames, loss_network=loss_network,
+                      vgg_weights=vgg_weights or None, device=resolve_device(device), reporter=reporter)
     click.echo(json.dumps(result.to_dict()) if as_json else format_report(result, styled))
     return 0
 

@@ -27,6 +27,7 @@ CONTENT_LAYER = "conv4_2"
 GPU_STEPS, GPU_TRAIN_SIZE = 1000, 512
 CPU_STEPS, CPU_TRAIN_SIZE = 200, 256
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
+LOSS_NETWORKS = ("auto", "vgg19", "pyramid", "random-vgg")  # see lossnet.py
 
 
 @dataclass(frozen=True)
@@ -55,18 +56,16 @@ class TrainConfig:
 
     steps: int | None = None  # None: CPU_STEPS or GPU_STEPS, by device
     train_size: int | None = None  # long side in pixels; None: by device
-    content_weight: float = 150.0
-    style_weight: float = 1.0
+    content_weight: float | None = None  # None: the loss network's default balance (lossnet.PLANS)
+    style_weight: float | None = None
+    strength: float = 1.0  # multiplies the style weight: 0.5 subtle, 1 default, 2-3 strong
+    loss_network: str = "auto"  # auto, vgg19, pyramid (built in) or random-vgg
     lr: float = 5e-3
     lr_decay: float = 0.9
     lr_decay_every: int = 200
     seed: int = 0
     finetune_frames: int = 0
     finetune_steps: int | None = None  # None: half of `steps`
-    style_layer_weights: dict[str, float] = field(
-        default_factory=lambda: dict(STYLE_LAYER_WEIGHTS)
-    )
-    content_layer: str = CONTENT_LAYER
     precision: str = "auto"  # autocast dtype of the forward passes; auto: bf16 on CUDA, fp32 elsewhere
     channels_last: bool | None = None  # None: on CUDA only
 
@@ -151,10 +150,11 @@ class RunConfig:
     inference: InferenceConfig = field(default_factory=InferenceConfig)
     device: str = "auto"
     keyframe: str | None = None  # "12.5" seconds or "#40" frame index; None: middle
-    vgg_weights: str | None = None  # None: torchvision ImageNet weights; a path; or "random"
+    vgg_weights: str | None = None  # None: torchvision ImageNet weights from the hub cache; or a path
     model_path: str | None = None  # load a saved style model instead of training
     save_model: str | None = None  # save the trained style model here
     overwrite: bool = False
     quiet: bool = False
+    preview_only: bool = False  # stop after writing the preview image
     strict: bool = False  # fail, instead of warning, when a clip delivers fewer frames than announced
     max_pixels: int = DEFAULT_MAX_PIXELS  # largest frame or image accepted (see limits.py)

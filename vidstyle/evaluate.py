@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 from itertools import zip_longest
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 
@@ -20,7 +21,7 @@ from vidstyle.config import TrainConfig
 from vidstyle.errors import InputError
 from vidstyle.flow import FlowEstimator, gray, motion
 from vidstyle.images import load_image, resize_long_side, to_tensor
-from vidstyle.losses import LossesBySize
+from vidstyle.lossnet import LossNetwork, build_losses, resolve_loss_network
 from vidstyle.metrics import (
     WarpAccumulator,
     gray_float,
@@ -31,7 +32,6 @@ from vidstyle.metrics import (
     to_float,
 )
 from vidstyle.reporting import Reporter
-from vidstyle.vgg import load_vgg_features
 
 STYLE_SIZE = 256  # long side at which Gram distances are measured (comparable across clips)
 STYLE_FRAMES = 8  # frames sampled for the Gram distance (the costly metric)
@@ -50,7 +50,9 @@ class EvalResult:
     color_distance: float
     color_distance_input: float
     style_distance: float
+    style_network: str
     frames: int
+    pairs_skipped_at_cuts: int
     seconds: float
 
     def to_dict(self) -> dict:
@@ -69,13 +71,14 @@ def _pairs(source: Path, styled: Path, limit: int | None) -> Iterator[tuple[np.n
 
 
 class StyleDistance:
-    """Gram distance to the style image under the loss network: the training's style term
-    (reference layer weights, c·h·w scaling), measured at a fixed working size."""
+    """Gram distance to the style image under a loss network: that network's style term,
+    measured at a fixed working size. Measure under another network than the one the clip was
+    trained with, so that no design grades itself."""
 
-    def __init__(self, style_rgb: np.ndarray, vgg_weights: str | None, device: torch.device) -> None:
-        config = TrainConfig()
-        features = load_vgg_features(vgg_weights, [*config.style_layer_weights, config.content_layer])
-        self.losses = LossesBySize(features.to(device), style_rgb, config, device)
+    def __init__(self, style_rgb: np.ndarray, network: LossNetwork, device: torch.device) -> None:
+        network.features = network.features.to(device)
+        self.losses = build_losses(network, style_rgb, TrainConfig(), device)
+        self.network = network.name
         self.device = device
 
     def __call__(self, rgb: np.ndarray) -> float:
@@ -84,28 +87,44 @@ class StyleDistance:
             return float(self.losses(*small.shape[:2]).style_distance(to_tensor(small, self.device)))
 
 
-def evaluate(source: Path, styled: Path, style: Path, *, frames: int | None = None, vgg_weights: str | None = None,
-             device: torch.device | None = None, reporter: Reporter | None = None) -> EvalResult:
-    """All metrics of ``styled`` against its input ``source`` and the ``style`` image."""
+CUT_DISTANCE = 0.35  # Bhattacharyya distance of grey histograms above which a pair is a scene cut
+
+
+def is_cut(gray_a: np.ndarray, gray_b: np.ndarray) -> bool:
+    """Whether two consecutive input frames straddle a scene cut: their grey-level histograms
+    barely overlap (within a shot, motion and lighting keep them alike)."""
+    ha = cv2.calcHist([gray_a], [0], None, [64], [0, 256])
+    hb = cv2.calcHist([gray_b], [0], None, [64], [0, 256])
+    return cv2.compareHist(ha, hb, cv2.HISTCMP_BHATTACHARYYA) > CUT_DISTANCE
+
+
+def evaluate(source: Path, styled: Path, style: Path, *, frames: int | None = None, loss_network: str = "auto",
+             vgg_weights: str | None = None, device: torch.device | None = None,
+             reporter: Reporter | None = None) -> EvalResult:
+    """All metrics of ``styled`` against its input ``source`` and the ``style`` image. Pairs of
+    frames across a scene cut are left out of the temporal metric (and counted)."""
     start = time.perf_counter()
     reporter = reporter or Reporter(quiet=True)
     style_rgb = load_image(style, role="style").rgb
     info = video.probe(source)
     total = min(info.frames, frames) if frames else info.frames
-    distance = StyleDistance(style_rgb, vgg_weights, device or torch.device("cpu"))
+    network = resolve_loss_network(loss_network, vgg_weights, notice=reporter.notice)
+    distance = StyleDistance(style_rgb, network, device or torch.device("cpu"))
     every = max(1, total // STYLE_FRAMES)
     per_frame = max(1, COLOR_SAMPLES // max(1, total))
     flow = FlowEstimator()
     out_acc, in_acc = WarpAccumulator(), WarpAccumulator()
     ssims, styles, lab_out, lab_in = [], [], [], []
     previous = None
-    n = 0
+    n = cuts = 0
     with reporter.bar(total, f"eval {styled.name}", "frame") as bar:
         for n, (src, out) in enumerate(_pairs(source, styled, frames), start=1):
             src_f, out_f, src_g = to_float(src), to_float(out), gray(src)
             in_acc.add_frame(src_f)
             out_acc.add_frame(out_f)
-            if previous is not None:
+            if previous is not None and is_cut(src_g, previous[2]):
+                cuts += 1
+            elif previous is not None:
                 moved = motion(flow, src_g, previous[2])
                 in_acc.add_pair(src_f, previous[0], moved)
                 out_acc.add_pair(out_f, previous[1], moved)
@@ -125,7 +144,8 @@ def evaluate(source: Path, styled: Path, style: Path, *, frames: int | None = No
         temporal_ratio=temporal_ratio(out_acc, in_acc), warp_error=out_acc.error, warp_error_input=in_acc.error,
         variance=out_acc.mean_variance, variance_input=in_acc.mean_variance, ssim=float(np.mean(ssims)),
         color_ratio=color_out / color_in if color_in else float("nan"), color_distance=color_out,
-        color_distance_input=color_in, style_distance=float(np.mean(styles)), frames=n,
+        color_distance_input=color_in, style_distance=float(np.mean(styles)), style_network=distance.network,
+        frames=n, pairs_skipped_at_cuts=cuts,
         seconds=time.perf_counter() - start,
     )
 
@@ -135,9 +155,9 @@ def format_report(result: EvalResult, styled: Path) -> str:
     return "\n".join([
         f"{styled}: {result.frames} frames",
         f"  temporal  ratio {ratio}  (warping error {result.warp_error:.3g} vs input {result.warp_error_input:.3g};"
-        f" 1.0 = as stable as the input)",
+        f" 1.0 = as stable as the input; {result.pairs_skipped_at_cuts} pair(s) across scene cuts left out)",
         f"  structure SSIM {result.ssim:.3f}",
         f"  colour    ratio {result.color_ratio:.3f}  (Lab SW distance to the style {result.color_distance:.2f}"
         f" vs input {result.color_distance_input:.2f}; lower = closer to the style's palette)",
-        f"  style     Gram distance {result.style_distance:.4g}",
+        f"  style     Gram distance {result.style_distance:.4g}  (under the {result.style_network} network)",
     ])

@@ -10,9 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from vidstyle.config import TrainConfig
 from vidstyle.images import resize_to_area, to_tensor
-from vidstyle.vgg import VGGFeatures
 
 
 def gram_matrix(features: torch.Tensor) -> torch.Tensor:
@@ -25,24 +23,41 @@ def gram_matrix(features: torch.Tensor) -> torch.Tensor:
 
 
 class GramLoss(nn.Module):
-    """One style layer: mean squared Gram difference, divided by c·h·w (reference scaling)."""
+    """One style layer. Reference scaling (ImageNet VGG19, Li et al.): mean squared difference
+    of unnormalised Grams divided by c·h·w. Scale-free (built-in networks): Grams per pixel,
+    ‖G − A‖² / ‖A‖², which does not depend on how a random layer happens to be scaled."""
 
-    def __init__(self, target_gram: torch.Tensor, weight: float) -> None:
+    def __init__(self, features: torch.Tensor, weight: float, scale_free: bool = False) -> None:
         super().__init__()
-        self.register_buffer("target", target_gram.detach().clone())
+        self.scale_free = scale_free
+        self.register_buffer("target", self._gram(features).detach().clone())
+        self.register_buffer("norm", self.target.pow(2).sum().clamp_min(1e-12))
         self.weight = weight
 
+    def _gram(self, features: torch.Tensor) -> torch.Tensor:
+        gram = gram_matrix(features)
+        return gram / (features.shape[-2] * features.shape[-1]) if self.scale_free else gram
+
     def forward(self, features: torch.Tensor) -> torch.Tensor:
+        diff = self._gram(features) - self.target
+        if self.scale_free:
+            return self.weight * diff.pow(2).sum(dim=(-2, -1)).mean() / self.norm
         _, c, h, w = features.shape
-        diff = gram_matrix(features) - self.target
         return self.weight * diff.pow(2).mean() / (c * h * w)
 
 
 class ContentLoss(nn.Module):
-    """Mean squared difference of activations against a target computed once."""
+    """Mean squared difference of activations against a target computed once; scale-free, it
+    is divided by the target's mean square."""
+
+    def __init__(self, scale_free: bool = False) -> None:
+        super().__init__()
+        self.scale_free = scale_free
 
     def forward(self, features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return (features.float() - target.float()).pow(2).mean()
+        target = target.float()
+        loss = (features.float() - target).pow(2).mean()
+        return loss / target.pow(2).mean().clamp_min(1e-12) if self.scale_free else loss
 
 
 @dataclass(frozen=True)
@@ -60,23 +75,24 @@ class PerceptualLoss(nn.Module):
 
     def __init__(
         self,
-        features: VGGFeatures,
+        features: nn.Module,
         style_image: torch.Tensor,
         style_layer_weights: dict[str, float],
         content_layer: str,
         content_weight: float,
         style_weight: float,
+        scale_free: bool = False,
     ) -> None:
         super().__init__()
         self.features = features
         self.content_layer = content_layer
         self.content_weight = content_weight
         self.style_weight = style_weight
-        self.content_loss = ContentLoss()
+        self.content_loss = ContentLoss(scale_free)
         with torch.no_grad():
             style_feats = features(style_image)
         self.style_losses = nn.ModuleDict(
-            {name: GramLoss(gram_matrix(style_feats[name]), w) for name, w in style_layer_weights.items()}
+            {name: GramLoss(style_feats[name], w, scale_free) for name, w in style_layer_weights.items()}
         )
 
     def content_target(self, content_image: torch.Tensor) -> torch.Tensor:
@@ -101,16 +117,30 @@ class PerceptualLoss(nn.Module):
 
 class LossesBySize:
     """One `PerceptualLoss` per content size, with the style image scaled to that size's pixel
-    count (aspect kept), so that unnormalised Grams of output and style compare like with like."""
+    count (aspect kept), so that output and style textures compare at the same scale.
 
-    def __init__(self, features: VGGFeatures, style_rgb: np.ndarray, config: TrainConfig, device: torch.device):
-        self.features, self.style_rgb, self.config, self.device = features, style_rgb, config, device
+    ``weights`` are the loss network's layer plan and the run's content/style balance (see
+    lossnet.py, the one place that builds these)."""
+
+    def __init__(self, features: nn.Module, style_rgb: np.ndarray, weights: LossWeights, device: torch.device):
+        self.features, self.style_rgb, self.weights, self.device = features, style_rgb, weights, device
         self._losses: dict[tuple[int, int], PerceptualLoss] = {}
 
     def __call__(self, height: int, width: int) -> PerceptualLoss:
         if (height, width) not in self._losses:
-            cfg = self.config
+            w = self.weights
             style = to_tensor(resize_to_area(self.style_rgb, height * width), self.device)
-            self._losses[(height, width)] = PerceptualLoss(self.features, style, cfg.style_layer_weights,
-                                                           cfg.content_layer, cfg.content_weight, cfg.style_weight)
+            self._losses[(height, width)] = PerceptualLoss(self.features, style, w.style_layers, w.content_layer,
+                                                           w.content_weight, w.style_weight, w.scale_free)
         return self._losses[(height, width)]
+
+
+@dataclass(frozen=True)
+class LossWeights:
+    """Which layers the losses read, how they are weighted and scaled."""
+
+    style_layers: dict[str, float]
+    content_layer: str
+    content_weight: float
+    style_weight: float
+    scale_free: bool

@@ -31,12 +31,13 @@ from vidstyle.images import (
 )
 from vidstyle.limits import DEFAULT_MAX_PIXELS, check_frame_size
 from vidstyle.losses import LossesBySize, PerceptualLoss
+from vidstyle.lossnet import LossNetwork, build_losses, resolve_loss_network
 from vidstyle.outputs import atomic_output, check_output, check_paths, default_output
+from vidstyle.preview import is_preview, preview_path, save_preview, sheet
 from vidstyle.reporting import Reporter
 from vidstyle.stabilize import stabilized, stabilizing
 from vidstyle.stylize import Stylizer
 from vidstyle.train import build_generator, loss_network_on, train_generator
-from vidstyle.vgg import RANDOM, load_vgg_features
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,12 @@ def _check_input(kind: str, path: Path, max_pixels: int) -> None:
             check_frame_size(*image_size(frame, "frame", max_pixels), f"frame {frame}", max_pixels)
 
 
+def wants_preview(job: Job, config: RunConfig) -> bool:
+    """Clips and frame folders get a preview before they render; a still image is its own
+    preview unless --preview-only asks for the sheet."""
+    return job.kind != "image" or config.preview_only
+
+
 def check_run_paths(jobs: list[Job], config: RunConfig) -> None:
     """Every path the run writes (outputs, the saved model) apart from every path it reads
     (inputs, style image, model) and from each other — checked before any work starts."""
@@ -97,6 +104,10 @@ def check_run_paths(jobs: list[Job], config: RunConfig) -> None:
     reads += [(role, Path(path)) for role, path in (("style image", config.style), ("style model", config.model_path))
               if path]
     writes = [(f"output of {job.input}", job.output) for job in jobs]
+    for job in (j for j in jobs if wants_preview(j, config)):
+        preview = preview_path(job.output)
+        writes.append((f"preview of {job.input}", preview))
+        check_output(preview, config.overwrite or is_preview(preview), role="preview", option="-o")
     if config.save_model:
         writes.append(("--save-model file", Path(config.save_model)))
         check_output(Path(config.save_model), config.overwrite, role="style model", option="--save-model")
@@ -122,6 +133,7 @@ class StyleSession:
         self.device = resolve_device(config.device)
         self.train_config: TrainConfig = config.train.for_device(self.device.type)
         self.style_rgb: np.ndarray | None = None
+        self.network: LossNetwork | None = None
         self._base: HRNetGenerator | None = None
         self._losses: LossesBySize | None = None
 
@@ -134,20 +146,19 @@ class StyleSession:
         if cfg.model_path is not None:
             model = load_style_model(Path(cfg.model_path), self.device)
             self._base = model.generator
-            self.reporter.info(f"loaded style model {cfg.model_path} ({model.info.get('style', 'unknown style')})")
+            self.reporter.info(f"loaded style model {cfg.model_path} ({model.info.get('style', 'unknown style')}, "
+                               f"loss network {model.info.get('loss_network', 'vgg19')})")
+        if cfg.style is not None:
+            self.style_rgb = load_image(Path(cfg.style), role="style", max_pixels=cfg.max_pixels).rgb
         if not needs_training:
             return
         if cfg.style is None:
             raise InputError("no style image given; pass --style IMAGE (or --model FILE to reuse a trained model)")
-        self.style_rgb = load_image(Path(cfg.style), role="style", max_pixels=cfg.max_pixels).rgb
-        spec = cfg.vgg_weights
-        layers = [*self.train_config.style_layer_weights, self.train_config.content_layer]
-        features = load_vgg_features(spec, layers, progress=not cfg.quiet)
-        if spec == RANDOM:
-            self.reporter.warn("using a seeded, randomly initialised VGG19 (tests and smoke runs only): "
-                               "the result will not take on the style")
-        features = loss_network_on(features, self.train_config, self.device)
-        self._losses = LossesBySize(features, self.style_rgb, self.train_config, self.device)
+        self.network = resolve_loss_network(self.train_config.loss_network, cfg.vgg_weights, progress=not cfg.quiet,
+                                            notice=self.reporter.notice)
+        self.reporter.info(f"loss network: {self.network.source}")
+        self.network.features = loss_network_on(self.network.features, self.train_config, self.device)
+        self._losses = build_losses(self.network, self.style_rgb, self.train_config, self.device)
 
     # -- the style model -----------------------------------------------------------------
     def model_for(self, keyframe: np.ndarray, extra_frames: list[np.ndarray] | None = None) -> HRNetGenerator:
@@ -182,6 +193,7 @@ class StyleSession:
     def _save(self, generator: HRNetGenerator) -> None:
         path = Path(self.config.save_model)
         info = {"style": Path(self.config.style).name if self.config.style else None,
+                "loss_network": self.network.name if self.network else None,
                 "train": self.train_config.to_dict()}
         with atomic_output(path) as temp:
             save_style_model(StyleModel(generator=generator, info=info), temp)
@@ -200,6 +212,17 @@ class StyleSession:
     def stylizer(self, generator: HRNetGenerator) -> Stylizer:
         return Stylizer(generator, self.config.inference)
 
+    def preview(self, job: Job, keyframe: np.ndarray, stylizer: Stylizer) -> bool:
+        """Write the job's preview (keyframe | stylized | style); True if the run stops here."""
+        if self.style_rgb is None or not wants_preview(job, self.config):
+            return self.config.preview_only
+        path = preview_path(job.output)
+        note = f"strength {self.train_config.strength:g}, loss network {self.network.name if self.network else '-'}"
+        with atomic_output(path) as temp:
+            save_preview(temp, sheet(keyframe, stylizer.one(keyframe), self.style_rgb), note)
+        self.reporter.info(f"preview: {path}")
+        return self.config.preview_only
+
 
 # -- the three kinds of job ---------------------------------------------------------------
 def run_video(job: Job, session: StyleSession) -> str:
@@ -210,6 +233,8 @@ def run_video(job: Job, session: StyleSession) -> str:
     if cfg.train.finetune_frames > 0:
         extra = video.frames_at_times(job.input, video.spread_times(info, cfg.train.finetune_frames))
     stylizer = session.stylizer(session.model_for(key, extra))
+    if session.preview(job, key, stylizer):
+        return "preview only"
     finish = stabilizing(cfg.stabilize) if cfg.stabilize.enabled else None
     with atomic_output(job.output) as temp:
         frames = video.transcode(job.input, temp, job.output.suffix.lower(), info, stylizer, stylizer.batch_size,
@@ -234,6 +259,8 @@ def _check_frame_count(job: Job, info: video.VideoInfo, written: int, session: S
 def run_image(job: Job, session: StyleSession) -> str:
     image = load_image(job.input, max_pixels=session.config.max_pixels)
     stylizer = session.stylizer(session.model_for(image.rgb))
+    if session.preview(job, image.rgb, stylizer):
+        return "preview only"
     with atomic_output(job.output) as temp:
         save_image(temp, stylizer.one(image.rgb), image.alpha, fmt_from=job.output)
     h, w = image.rgb.shape[:2]
@@ -253,7 +280,10 @@ def run_folder(job: Job, session: StyleSession) -> str:
     if cfg.train.finetune_frames > 0:
         picks = np.linspace(0, len(frames) - 1, cfg.train.finetune_frames).round().astype(int)
         extra = [load_image(frames[i], max_pixels=cfg.max_pixels).rgb for i in sorted(set(picks.tolist()))]
-    stylizer = session.stylizer(session.model_for(load_image(frames[index], max_pixels=cfg.max_pixels).rgb, extra))
+    key = load_image(frames[index], max_pixels=cfg.max_pixels).rgb
+    stylizer = session.stylizer(session.model_for(key, extra))
+    if session.preview(job, key, stylizer):
+        return "preview only"
     process = stabilized(stylizer, cfg.stabilize) if cfg.stabilize.enabled else stylizer
     with atomic_output(job.output, directory=True) as temp, \
             session.reporter.bar(len(frames), job.input.name, "frame") as bar:
@@ -307,5 +337,6 @@ def _run_one(job: Job, session: StyleSession, raise_errors: bool) -> JobResult:
             raise
         return JobResult(job=job, ok=False, message=str(exc), seconds=time.perf_counter() - start)
     seconds = time.perf_counter() - start
-    session.reporter.info(f"wrote {job.output} ({message}) in {seconds:.1f}s")
+    if not session.config.preview_only:
+        session.reporter.info(f"wrote {job.output} ({message}) in {seconds:.1f}s")
     return JobResult(job=job, ok=True, message=message, seconds=seconds)

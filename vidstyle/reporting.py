@@ -17,6 +17,10 @@ class Reporter:
         if not self.quiet:
             tqdm.write(message, file=sys.stderr)
 
+    def notice(self, message: str) -> None:
+        """A one-line note that shows even when quiet (a fallback the user should know of)."""
+        tqdm.write(f"vidstyle: note: {message}", file=sys.stderr)
+
     def warn(self, message: str) -> None:
         tqdm.write(f"vidstyle: warning: {message}", file=sys.stderr)
 

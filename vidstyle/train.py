@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass, field
 
 import torch
+from torch import nn
 from tqdm import tqdm
 
 from vidstyle.config import GeneratorConfig, TrainConfig
@@ -17,7 +18,6 @@ from vidstyle.devices import cudnn_autotune, resolve_precision
 from vidstyle.errors import TrainingError
 from vidstyle.generator import HRNetGenerator
 from vidstyle.losses import PerceptualLoss
-from vidstyle.vgg import VGGFeatures
 
 
 @dataclass
@@ -43,7 +43,7 @@ def channels_last_for(config: TrainConfig, device: torch.device) -> bool:
     return device.type == "cuda" if config.channels_last is None else config.channels_last
 
 
-def loss_network_on(features: VGGFeatures, config: TrainConfig, device: torch.device) -> VGGFeatures:
+def loss_network_on(features: nn.Module, config: TrainConfig, device: torch.device) -> nn.Module:
     """The frozen loss network on ``device``, in the memory layout the training loop uses there."""
     features = features.to(device)
     return features.to(memory_format=torch.channels_last) if channels_last_for(config, device) else features

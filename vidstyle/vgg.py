@@ -13,6 +13,7 @@ import urllib.error
 from collections.abc import Iterable
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 from torchvision.models import VGG19_Weights
@@ -48,13 +49,12 @@ class VGGFeatures(nn.Module):
     since torchvision's ReLUs run in place). Parameters are frozen.
     """
 
-    def __init__(self, features: nn.Sequential, layers: Iterable[str], description: str) -> None:
+    def __init__(self, features: nn.Sequential, layers: Iterable[str]) -> None:
         super().__init__()
         wanted = sorted(set(layers), key=lambda name: _CONV_INDEX[name])
         self._at = {_CONV_INDEX[name] + 1: name for name in wanted}  # ReLU index -> name
         depth = max(self._at) + 1
         self.body = nn.Sequential(*[_not_inplace(m) for m in list(features)[:depth]])
-        self.description = description
         self.requires_grad_(False)
         self.eval()
 
@@ -71,7 +71,8 @@ def _not_inplace(module: nn.Module) -> nn.Module:
     return nn.ReLU() if isinstance(module, nn.ReLU) else module
 
 
-def load_vgg_features(spec: str | None, layers: Iterable[str], *, progress: bool = True) -> VGGFeatures:
+def load_vgg_features(spec: str | None, layers: Iterable[str], *, progress: bool = True,
+                      timeout: float | None = None) -> VGGFeatures:
     """Build the frozen loss network for ``layers``.
 
     ``spec``: None for torchvision's ImageNet weights (download once into the hub cache),
@@ -83,14 +84,14 @@ def load_vgg_features(spec: str | None, layers: Iterable[str], *, progress: bool
     if unknown:
         raise WeightsError(f"unknown VGG19 layer(s) {unknown}; use names like conv4_2")
     if spec == RANDOM:
-        return VGGFeatures(_random_features(), layers, "random VGG19 (seeded, untrained)")
+        return VGGFeatures(_random_features(), layers)
     if spec is None:
-        state, where = _imagenet_state_dict(progress), f"ImageNet VGG19 ({hub_weights_path()})"
+        state, where = _imagenet_state_dict(progress, timeout or 30), f"ImageNet VGG19 ({hub_weights_path()})"
     else:
         state, where = _state_dict_from_file(Path(spec)), f"VGG19 weights from {spec}"
     features = _vgg19_features()
     _load_features(features, state, where, depth=max(_CONV_INDEX[n] for n in layers) + 2)
-    return VGGFeatures(features, layers, where)
+    return VGGFeatures(features, layers)
 
 
 def _vgg19_features() -> nn.Sequential:
@@ -105,9 +106,19 @@ def _vgg19_features() -> nn.Sequential:
 
 
 def _random_features() -> nn.Sequential:
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(RANDOM_SEED)
-        return _vgg19_features()
+    """VGG19's layers with He-normal weights drawn from numpy's RandomState, whose stream is
+    frozen across versions (torch's is not across devices and releases): the same network on
+    every install."""
+    features = make_layers(cfgs["E"], batch_norm=False)
+    rs = np.random.RandomState(RANDOM_SEED)
+    with torch.no_grad():
+        for module in features.modules():
+            if isinstance(module, nn.Conv2d):
+                fan_out = module.out_channels * module.kernel_size[0] * module.kernel_size[1]
+                weight = rs.standard_normal(tuple(module.weight.shape)) * np.sqrt(2.0 / fan_out)
+                module.weight.copy_(torch.from_numpy(weight.astype(np.float32)))
+                module.bias.zero_()
+    return features
 
 
 def _missing_weights_message(reason: str) -> str:
@@ -119,13 +130,13 @@ def _missing_weights_message(reason: str) -> str:
     )
 
 
-def _imagenet_state_dict(progress: bool) -> dict[str, torch.Tensor]:
+def _imagenet_state_dict(progress: bool, timeout: float) -> dict[str, torch.Tensor]:
     """Load from the hub cache, downloading once if needed; offline, stop with the fix."""
     path = hub_weights_path()
     if path.is_file():
         return _state_dict_from_file(path)
     previous = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(30)  # an offline machine that drops packets must not hang forever
+    socket.setdefaulttimeout(timeout)  # an offline machine that drops packets must not hang forever
     try:
         return VGG19_Weights.IMAGENET1K_V1.get_state_dict(progress=progress, check_hash=True)
     except (urllib.error.URLError, OSError, RuntimeError) as exc:
@@ -180,6 +191,11 @@ def imagenet_normalize(x: torch.Tensor) -> torch.Tensor:
 
 def imagenet_denormalize(x: torch.Tensor) -> torch.Tensor:
     """ImageNet-normalised -> [0,1] RGB, clipped (a new tensor)."""
+    return imagenet_denormalize_raw(x).clamp(0.0, 1.0)
+
+
+def imagenet_denormalize_raw(x: torch.Tensor) -> torch.Tensor:
+    """ImageNet-normalised -> RGB, not clipped (keeps gradients where the generator overshoots)."""
     mean = torch.tensor(IMAGENET_MEAN, device=x.device, dtype=x.dtype).view(-1, 1, 1)
     std = torch.tensor(IMAGENET_STD, device=x.device, dtype=x.dtype).view(-1, 1, 1)
-    return (x * std + mean).clamp(0.0, 1.0)
+    return x * std + mean

@@ -1,0 +1,127 @@
+"""The loss network as one pluggable piece: which network a run uses, and the one factory that
+builds "losses for this style" from it — for training, fine-tuning, `vidstyle eval` and the
+benchmarks alike.
+
+Networks:
+- ``vgg19``: torchvision's ImageNet VGG19, the paper's loss network, with the reference layer
+  weights and scaling. Needs its weights (548 MB, once).
+- ``random-vgg`` (built in, the default without VGG19 weights): VGG19's architecture with
+  seeded random weights and scale-free Gram losses (He et al. 2016). Needs nothing.
+- ``pyramid`` (built in): random filters on an image pyramid (pyramid.py), scale-free Gram
+  losses; half the cost per training step, but softer, blurrier results (README, "Loss
+  networks", has the measurements that chose between them). Tests use it: it is the cheapest.
+
+``auto`` takes VGG19 where its weights are at hand (the torch hub cache, ``--vgg-weights``, or
+a download that answers within a short timeout), and otherwise the built-in network, saying so
+in one line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from vidstyle.config import CONTENT_LAYER, LOSS_NETWORKS, STYLE_LAYER_WEIGHTS, TrainConfig
+from vidstyle.errors import VidstyleError, WeightsError
+from vidstyle.losses import LossesBySize, LossWeights
+from vidstyle.pyramid import LAYERS as PYRAMID_LAYERS
+from vidstyle.pyramid import PyramidFeatures
+from vidstyle.vgg import RANDOM, hub_weights_path, load_vgg_features
+
+AUTO, VGG19, PYRAMID, RANDOM_VGG = "auto", "vgg19", "pyramid", "random-vgg"
+BUILTIN = RANDOM_VGG  # chosen by measurement: benchmarks/loss_networks.py
+CHOICES = LOSS_NETWORKS
+DOWNLOAD_TIMEOUT_S = 10  # auto: how long an unanswered download may hold up the start
+
+
+@dataclass(frozen=True)
+class NetworkPlan:
+    """A loss network's layers, scaling and default content/style balance (at strength 1)."""
+
+    style_layers: dict[str, float]
+    content_layer: str
+    scale_free: bool
+    content_weight: float
+    style_weight: float
+
+
+# Defaults chosen by measurement (README, "Loss networks"): at strength 1 the sample and real
+# footage take on the painting's palette and brush texture while objects stay recognisable.
+PLANS = {
+    VGG19: NetworkPlan(dict(STYLE_LAYER_WEIGHTS), CONTENT_LAYER, False, 150.0, 1.0),
+    PYRAMID: NetworkPlan({name: 1.0 for name in PYRAMID_LAYERS}, "level2", True, 1.0, 1.0),
+    RANDOM_VGG: NetworkPlan({name: 1.0 for name in STYLE_LAYER_WEIGHTS}, CONTENT_LAYER, True, 1.0, 1.0),
+}
+
+
+@dataclass
+class LossNetwork:
+    """A frozen feature network and what it is, for messages and saved models."""
+
+    name: str  # vgg19, pyramid or random-vgg
+    features: nn.Module
+    source: str  # where it came from, in words
+
+    @property
+    def plan(self) -> NetworkPlan:
+        return PLANS[self.name]
+
+
+def weights_for(plan: NetworkPlan, config: TrainConfig) -> LossWeights:
+    """The run's balance: explicit weights win; ``strength`` scales the style weight."""
+    content = plan.content_weight if config.content_weight is None else config.content_weight
+    style = (plan.style_weight if config.style_weight is None else config.style_weight) * config.strength
+    return LossWeights(plan.style_layers, plan.content_layer, content, style, plan.scale_free)
+
+
+def build_losses(network: LossNetwork, style_rgb: np.ndarray, config: TrainConfig,
+                 device: torch.device) -> LossesBySize:
+    """The one factory: losses for ``style_rgb`` under ``network``, on ``device``."""
+    return LossesBySize(network.features, style_rgb, weights_for(network.plan, config), device)
+
+
+def resolve_loss_network(choice: str, vgg_weights: str | None, *, progress: bool = False,
+                         notice: Callable[[str], None] = lambda message: None) -> LossNetwork:
+    """Build the network ``choice`` names. ``auto``: VGG19 when its weights can be had, else
+    the built-in network with a one-line ``notice`` that says how to get VGG19."""
+    if vgg_weights == RANDOM:  # the old spelling of the random VGG
+        choice, vgg_weights = RANDOM_VGG, None
+    if choice not in CHOICES:
+        raise VidstyleError(f"--loss-network {choice} is unknown; use one of {', '.join(CHOICES)}")
+    if vgg_weights is not None and choice in (PYRAMID, RANDOM_VGG):  # never ignore a file the user named
+        raise WeightsError(f"--vgg-weights is for the vgg19 loss network, not {choice}; "
+                           "drop one of them (or use --loss-network auto or vgg19)")
+    if choice == PYRAMID:
+        return LossNetwork(PYRAMID, PyramidFeatures(), "built-in random-filter pyramid (no download)")
+    if choice == RANDOM_VGG:
+        return LossNetwork(RANDOM_VGG, _vgg(RANDOM, progress), "built-in seeded random VGG19 (no download)")
+    if choice == VGG19:
+        return _imagenet_vgg(vgg_weights, progress, timeout=None)
+    try:
+        return _imagenet_vgg(vgg_weights, progress, timeout=DOWNLOAD_TIMEOUT_S)
+    except WeightsError as exc:
+        if vgg_weights is not None:  # a file the user named must work; no quiet fallback
+            raise
+        notice(f"VGG19 ImageNet weights are not available ({_short(exc)}): using the built-in loss network "
+               f"({BUILTIN}). For the paper's results put {hub_weights_path().name} in {hub_weights_path().parent} "
+               "or pass --vgg-weights PATH")
+        return resolve_loss_network(BUILTIN, None)
+
+
+def _short(exc: Exception) -> str:
+    text = str(exc)
+    return "offline" if "download failed" in text else text.split(";")[0][:80]
+
+
+def _imagenet_vgg(vgg_weights: str | None, progress: bool, timeout: float | None) -> LossNetwork:
+    where = f"ImageNet VGG19 ({vgg_weights or hub_weights_path()})"
+    return LossNetwork(VGG19, _vgg(vgg_weights, progress, timeout), where)
+
+
+def _vgg(spec: str | None, progress: bool, timeout: float | None = None) -> nn.Module:
+    layers = [*PLANS[VGG19].style_layers, PLANS[VGG19].content_layer]
+    return load_vgg_features(spec, layers, progress=progress, timeout=timeout)
