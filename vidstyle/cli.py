@@ -140,7 +140,7 @@ def signals_as_interrupts() -> Iterator[None]:
 @click.option("--save-model", type=click.Path(path_type=Path), help="Save the trained style model here.")
 @click.option("--stabilize/--no-stabilize", default=True, show_default=True,
               help="Flow-guided temporal blending against flicker (videos and frame folders).")
-@click.option("--stabilize-strength", type=Finite(0.0, 0.99), default=0.8, show_default=True,
+@click.option("--stabilize-strength", type=Finite(0.0, 0.99), default=StabilizeConfig.strength, show_default=True,
               help="Weight of the previous stylized frame where the motion is trusted.")
 @click.option("--strict", is_flag=True,
               help="Fail (and write nothing) when a clip delivers fewer frames than it announces or an audio "
