@@ -109,3 +109,29 @@ def test_eval_leaves_out_pairs_across_a_scene_cut(tmp_path, style_path):
     assert result.pairs_skipped_at_cuts == 1 and result.style_network == "pyramid"
     frames = [np.asarray(Image.fromarray(two_shots(96, 64, i)).convert("L")) for i in (4, 5, 6)]
     assert not is_cut(frames[0], frames[1]) and is_cut(frames[1], frames[2])
+
+
+def test_auto_takes_vgg19_from_the_torch_cache_without_network_and_without_a_note(monkeypatch):
+    import socket
+
+    from test_vgg import _reference
+
+    from vidstyle.vgg import hub_weights_path
+
+    path = hub_weights_path()
+    path.parent.mkdir(parents=True)
+    torch.save(_reference(5).state_dict(), path)
+    monkeypatch.setattr(socket, "getaddrinfo", lambda *a, **k: pytest.fail("network used"))
+    notes = []
+    network = resolve_loss_network("auto", None, notice=notes.append)
+    assert network.name == "vgg19" and notes == [] and str(path) in network.source
+    assert network.plan.scale_free is False and network.plan.content_weight == 150.0
+
+
+def test_auto_offline_falls_back_with_one_note(monkeypatch):
+    import socket
+
+    monkeypatch.setattr(socket, "getaddrinfo", lambda *a, **k: (_ for _ in ()).throw(socket.gaierror(-2, "x")))
+    notes = []
+    network = resolve_loss_network("auto", None, notice=notes.append)
+    assert network.name == "random-vgg" and len(notes) == 1 and "--vgg-weights" in notes[0]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import socket
 import urllib.error
+import urllib.request
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -138,12 +139,19 @@ def _imagenet_state_dict(progress: bool, timeout: float) -> dict[str, torch.Tens
     previous = socket.getdefaulttimeout()
     socket.setdefaulttimeout(timeout)  # an offline machine that drops packets must not hang forever
     try:
+        _reachable(VGG19_Weights.IMAGENET1K_V1.url)  # offline: fail before the download's banner prints
         return VGG19_Weights.IMAGENET1K_V1.get_state_dict(progress=progress, check_hash=True)
     except (urllib.error.URLError, OSError, RuntimeError) as exc:
         reason = getattr(exc, "reason", None) or exc
         raise WeightsError(_missing_weights_message(f"not in the cache and the download failed: {reason}")) from exc
     finally:
         socket.setdefaulttimeout(previous)
+
+
+def _reachable(url: str) -> None:
+    """A HEAD request: raises URLError/OSError when the weights' host cannot be reached."""
+    with urllib.request.urlopen(urllib.request.Request(url, method="HEAD")):
+        pass
 
 
 def _state_dict_from_file(path: Path) -> dict[str, torch.Tensor]:
