@@ -119,6 +119,7 @@ def _random_features() -> nn.Sequential:
                 weight = rs.standard_normal(tuple(module.weight.shape)) * np.sqrt(2.0 / fan_out)
                 module.weight.copy_(torch.from_numpy(weight.astype(np.float32)))
                 module.bias.zero_()
+                module.padding_mode = "reflect"  # zero padding reads as an edge: the generator paints borders
     return features
 
 
