@@ -78,3 +78,21 @@ def test_trained_model_draws_no_line_along_the_borders(tiny_pair):
     edge_steps = [np.abs(out[0] - out[1]).mean(), np.abs(out[:, 0] - out[:, 1]).mean(),
                   np.abs(out[-1] - out[-2]).mean(), np.abs(out[:, -1] - out[:, -2]).mean()]
     assert max(edge_steps) < 5.0
+
+
+def test_stability_term_makes_the_output_steadier_under_input_noise(tiny_pair):
+    """Trained with the stability term, the generator's output moves less when the input moves
+    by codec-sized noise (what consecutive frames of a still shot differ by)."""
+    from dataclasses import replace
+
+    from vidstyle.train import _instability
+
+    content, loss, cfg = tiny_pair
+    moved = {}
+    for weight in (0.0, 3000.0):  # large: on this tiny, calm pair the default 30 has little to correct
+        g = build_generator(GeneratorConfig(), 0, CPU)
+        train_generator(g, loss, [content], 40, replace(cfg, stability_weight=weight), quiet=True)
+        with torch.no_grad():
+            noise = torch.Generator().manual_seed(1)
+            moved[weight] = float(np.mean([_instability(g, content, g(content), noise) for _ in range(4)]))
+    assert moved[3000.0] < 0.7 * moved[0.0]

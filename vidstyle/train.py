@@ -79,6 +79,7 @@ def train_generator(
     optimizer = torch.optim.Adam(generator.parameters(), lr=config.lr)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=config.lr_decay_every, gamma=config.lr_decay)
     history = TrainHistory()
+    noise = torch.Generator(device=device).manual_seed(config.seed)
     start = time.perf_counter()
     with tqdm(range(steps), desc=desc, unit="step", disable=quiet, leave=False, dynamic_ncols=True) as bar, \
             cudnn_autotune(device):
@@ -86,8 +87,12 @@ def train_generator(
             index = step % len(contents)
             optimizer.zero_grad(set_to_none=True)
             with autocast:
-                values = loss(generator(contents[index]), targets[index])
-            values.total.backward()
+                output = generator(contents[index])
+                values = loss(output, targets[index])
+                total = values.total
+                if config.stability_weight:
+                    total = total + config.stability_weight * _instability(generator, contents[index], output, noise)
+            total.backward()
             optimizer.step()
             scheduler.step()
             history.total.append(values.total.item())
@@ -102,3 +107,15 @@ def train_generator(
     generator.eval()
     history.seconds = time.perf_counter() - start
     return history
+
+
+STABILITY_NOISE = 3.0 / 255.0 / 0.226  # ~3 grey levels in the ImageNet-normalised space
+
+
+def _instability(generator: HRNetGenerator, content: torch.Tensor, output: torch.Tensor,
+                 noise: torch.Generator) -> torch.Tensor:
+    """How much the output moves when the input moves by codec-sized noise (Gupta et al. 2017):
+    consecutive video frames differ by about that much, and the difference must not turn into
+    shimmering texture."""
+    jitter = torch.randn(content.shape, generator=noise, device=content.device, dtype=content.dtype)
+    return (generator(content + STABILITY_NOISE * jitter).float() - output.float()).pow(2).mean()
