@@ -111,6 +111,9 @@ def signals_as_interrupts() -> Iterator[None]:
               help="Expert: content loss weight. Default: the loss network's (150 for vgg19, 1 built in).")
 @click.option("--style-weight", type=Finite(min=0.0),
               help="Expert: style loss weight before --strength. Default: 1.")
+@click.option("--stability", type=Finite(0.0, 1e6),
+              help="Expert: weight of a training term that keeps the output still under codec-sized input noise "
+                   "(steadier, but flatter at high values). Default: 0.")
 @click.option("--keyframe", help="Frame to train on: seconds (2.5) or a frame index (#40). Default: the middle.")
 @click.option("--finetune-frames", type=click.IntRange(0, 1000), default=0, show_default=True,
               help="Fine-tune on this many more frames spread over the clip.")
@@ -172,12 +175,13 @@ def command(inputs: tuple[Path, ...], output: Path | None, out_dir: Path | None,
 
 
 def _run_config(*, style, steps, train_size, strength, loss_network, preview_only, content_weight, style_weight,
-                keyframe, finetune_frames,
+                stability, keyframe, finetune_frames,
                 finetune_steps, batch_size, fast, fast_size, precision, crf, preset, device, seed, vgg_weights,
                 model_path, save_model, stabilize, stabilize_strength, overwrite, quiet, strict,
                 max_pixels) -> RunConfig:
     train = TrainConfig(steps=steps, train_size=train_size, content_weight=content_weight, style_weight=style_weight,
-                        strength=strength, loss_network=loss_network, seed=seed, finetune_frames=finetune_frames,
+                        strength=strength, loss_network=loss_network, stability_weight=stability, seed=seed,
+                        finetune_frames=finetune_frames,
                         finetune_steps=finetune_steps)
     return RunConfig(
         style=str(style) if style else None, train=train, encode=EncodeConfig(crf=crf, preset=preset),
