@@ -111,9 +111,9 @@ def signals_as_interrupts() -> Iterator[None]:
               help="Expert: content loss weight. Default: the loss network's (150 for vgg19, 1 built in).")
 @click.option("--style-weight", type=Finite(min=0.0),
               help="Expert: style loss weight before --strength. Default: 1.")
-@click.option("--stability", type=Finite(0.0, 1e6),
+@click.option("--stability", type=Finite(0.0, 1e6), default=TrainConfig.stability_weight, show_default=True,
               help="Expert: weight of a training term that keeps the output still under codec-sized input noise "
-                   "(steadier, but flatter at high values). Default: 0.")
+                   "(steadier, but flatter at high values).")
 @click.option("--keyframe", help="Frame to train on: seconds (2.5) or a frame index (#40). Default: the middle.")
 @click.option("--finetune-frames", type=click.IntRange(0, 1000), default=0, show_default=True,
               help="Fine-tune on this many more frames spread over the clip.")

@@ -60,8 +60,8 @@ class TrainConfig:
     style_weight: float | None = None
     strength: float = 1.0  # multiplies the style weight: 0.5 subtle, 1 default, 2-3 strong
     loss_network: str = "auto"  # auto, vgg19, pyramid (built in) or random-vgg
-    stability_weight: float | None = None  # weight of the output's change under input noise (train.py);
-                                           # None: the loss network's default (lossnet.PLANS)
+    stability_weight: float = 0.0  # weight of the output's change under input noise (train.py); off by
+                                   # default: steadier but flatter (README, "Quality")
     lr: float = 5e-3
     lr_decay: float = 0.9
     lr_decay_every: int = 200

@@ -38,29 +38,13 @@ CHOICES = LOSS_NETWORKS
 DOWNLOAD_TIMEOUT_S = 10  # auto: how long an unanswered download may hold up the start
 
 
-@dataclass(frozen=True)
-class NetworkPlan:
-    """A loss network's layers, scaling and default content/style balance (at strength 1)."""
-
-    style_layers: dict[str, float]
-    content_layer: str
-    scale_free: bool
-    content_weight: float
-    style_weight: float
-    stability_weight: float = 0.0  # train.py: the output's change under codec-sized input noise
-
-
-# Off by default: on the street clip a weight of 30 took the temporal ratio from 1.54 to 0.83
-# at the same colour and style distance, but the contact sheets showed why: the brush texture
-# was gone, a flat posterised look left (README, "Quality"). --stability W sets it.
-STABILITY = 0.0
-
-# Defaults chosen by measurement (README, "Loss networks"): at strength 1 the sample and real
-# footage take on the painting's palette and brush texture while objects stay recognisable.
+# Each network's loss plan at strength 1: layers, scaling and the content/style balance, chosen
+# by measurement (README, "Loss networks"): at strength 1 the sample and real footage take on the
+# painting's palette and brush texture while objects stay recognisable.
 PLANS = {
-    VGG19: NetworkPlan(dict(STYLE_LAYER_WEIGHTS), CONTENT_LAYER, False, 150.0, 1.0),
-    PYRAMID: NetworkPlan({name: 1.0 for name in PYRAMID_LAYERS}, "level2", True, 1.0, 1.0, STABILITY),
-    RANDOM_VGG: NetworkPlan({name: 1.0 for name in STYLE_LAYER_WEIGHTS}, CONTENT_LAYER, True, 1.0, 1.0, STABILITY),
+    VGG19: LossWeights(dict(STYLE_LAYER_WEIGHTS), CONTENT_LAYER, 150.0, 1.0, scale_free=False),
+    PYRAMID: LossWeights({name: 1.0 for name in PYRAMID_LAYERS}, "level2", 1.0, 1.0, scale_free=True),
+    RANDOM_VGG: LossWeights({name: 1.0 for name in STYLE_LAYER_WEIGHTS}, CONTENT_LAYER, 1.0, 1.0, scale_free=True),
 }
 
 
@@ -73,22 +57,15 @@ class LossNetwork:
     source: str  # where it came from, in words
 
     @property
-    def plan(self) -> NetworkPlan:
+    def plan(self) -> LossWeights:
         return PLANS[self.name]
 
 
-def weights_for(plan: NetworkPlan, config: TrainConfig) -> LossWeights:
+def weights_for(plan: LossWeights, config: TrainConfig) -> LossWeights:
     """The run's balance: explicit weights win; ``strength`` scales the style weight."""
     content = plan.content_weight if config.content_weight is None else config.content_weight
     style = (plan.style_weight if config.style_weight is None else config.style_weight) * config.strength
-    return LossWeights(plan.style_layers, plan.content_layer, content, style, plan.scale_free)
-
-
-def with_network_defaults(config: TrainConfig, network: LossNetwork) -> TrainConfig:
-    """``config`` with the settings left to the network (the stability weight) filled in."""
-    if config.stability_weight is not None:
-        return config
-    return replace(config, stability_weight=network.plan.stability_weight)
+    return replace(plan, content_weight=content, style_weight=style)
 
 
 def build_losses(network: LossNetwork, style_rgb: np.ndarray, config: TrainConfig,

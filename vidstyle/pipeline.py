@@ -31,7 +31,7 @@ from vidstyle.images import (
 )
 from vidstyle.limits import DEFAULT_MAX_PIXELS, check_frame_size
 from vidstyle.losses import LossesBySize, PerceptualLoss
-from vidstyle.lossnet import LossNetwork, build_losses, resolve_loss_network, with_network_defaults
+from vidstyle.lossnet import LossNetwork, build_losses, resolve_loss_network
 from vidstyle.outputs import atomic_output, check_output, check_paths, default_output
 from vidstyle.preview import is_preview, preview_path, save_preview, sheet
 from vidstyle.reporting import Reporter
@@ -157,7 +157,6 @@ class StyleSession:
         self.network = resolve_loss_network(self.train_config.loss_network, cfg.vgg_weights, progress=not cfg.quiet,
                                             notice=self.reporter.notice)
         self.reporter.info(f"loss network: {self.network.source}")
-        self.train_config = with_network_defaults(self.train_config, self.network)
         self.network.features = loss_network_on(self.network.features, self.train_config, self.device)
         self._losses = build_losses(self.network, self.style_rgb, self.train_config, self.device)
 
