@@ -50,7 +50,7 @@ from vidstyle.reporting import Reporter  # noqa: E402
 from vidstyle.runtime import tune_allocator  # noqa: E402
 from vidstyle.stabilize import stabilizing  # noqa: E402
 from vidstyle.stylize import Stylizer  # noqa: E402
-from vidstyle.train import build_generator, loss_network_on, train_generator  # noqa: E402
+from vidstyle.train import build_generator, train_generator  # noqa: E402
 
 
 def peak_rss_mb() -> float:
@@ -67,7 +67,6 @@ def train_model(device: torch.device, steps: int, vgg_weights: str | None, out: 
     """Train at the device's default size for ``steps`` steps; save the model; s/step."""
     config = TrainConfig().for_device(device.type)
     network = resolve_loss_network(config.loss_network, vgg_weights, notice=print)
-    network.features = loss_network_on(network.features, config, device)
     losses = build_losses(network, load_image(STYLE).rgb, config, device)
     content = to_tensor(resize_long_side(load_image(REPO / "samples" / "the_scream.jpg").rgb, config.train_size),
                         device)

@@ -32,7 +32,7 @@ from vidstyle.devices import resolve_device, synchronize  # noqa: E402
 from vidstyle.images import load_image, resize_long_side, resize_to_area, to_tensor  # noqa: E402
 from vidstyle.lossnet import PLANS, VGG19, LossNetwork, build_losses, gram_matrix, resolve_loss_network, weights_for  # noqa: E402
 from vidstyle.runtime import tune_allocator  # noqa: E402
-from vidstyle.train import build_generator, loss_network_on, train_generator  # noqa: E402
+from vidstyle.train import build_generator, train_generator  # noqa: E402
 from vidstyle.vgg import load_vgg_features  # noqa: E402
 
 STYLE = REPO / "samples" / "starry_night.jpg"
@@ -71,7 +71,7 @@ def compare_speed(device: torch.device, size: int, steps: int, rounds: int) -> N
     h, w = content.shape[-2:]
     full_vgg = load_vgg_features("random", [*layers, "conv5_4"], progress=False).to(device)
     style = to_tensor(resize_to_area(style_rgb, h * w), device)
-    cut_vgg = loss_network_on(load_vgg_features("random", layers, progress=False), config, device)
+    cut_vgg = load_vgg_features("random", layers, progress=False)
     loss = build_losses(LossNetwork(VGG19, cut_vgg, "random weights"), style_rgb, config, device)(h, w)
 
     plain_gen = build_generator(GeneratorConfig(), 0, device)
@@ -107,7 +107,6 @@ def compare_precision(device: torch.device, size: int, steps: int) -> None:
         config = TrainConfig(train_size=size, precision=precision).for_device(device.type)
         content = to_tensor(resize_long_side(load_image(CONTENT).rgb, size), device)
         network = resolve_loss_network("random-vgg", None)
-        network.features = loss_network_on(network.features, config, device)
         loss = build_losses(network, load_image(STYLE).rgb, config, device)(*content.shape[-2:])
         generator = build_generator(GeneratorConfig(), 0, device)
         curves[precision] = train_generator(generator, loss, [content], steps, config, quiet=True).total

@@ -76,7 +76,6 @@ class StyleDistance:
     trained with, so that no design grades itself."""
 
     def __init__(self, style_rgb: np.ndarray, network: LossNetwork, device: torch.device) -> None:
-        network.features = network.features.to(device)
         self.losses = build_losses(network, style_rgb, TrainConfig(), device)
         self.network = network.name
         self.device = device

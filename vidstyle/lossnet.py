@@ -30,9 +30,10 @@ from vidstyle.errors import VidstyleError, WeightsError
 from vidstyle.losses import LossesBySize, LossWeights
 from vidstyle.pyramid import LAYERS as PYRAMID_LAYERS
 from vidstyle.pyramid import PyramidFeatures
+from vidstyle.train import loss_network_on
 from vidstyle.vgg import RANDOM, hub_weights_path, load_vgg_features
 
-AUTO, VGG19, PYRAMID, RANDOM_VGG = "auto", "vgg19", "pyramid", "random-vgg"
+VGG19, PYRAMID, RANDOM_VGG = "vgg19", "pyramid", "random-vgg"
 BUILTIN = RANDOM_VGG  # chosen by measurement: benchmarks/loss_networks.py
 CHOICES = LOSS_NETWORKS
 DOWNLOAD_TIMEOUT_S = 10  # auto: how long an unanswered download may hold up the start
@@ -70,8 +71,10 @@ def weights_for(plan: LossWeights, config: TrainConfig) -> LossWeights:
 
 def build_losses(network: LossNetwork, style_rgb: np.ndarray, config: TrainConfig,
                  device: torch.device) -> LossesBySize:
-    """The one factory: losses for ``style_rgb`` under ``network``, on ``device``."""
-    return LossesBySize(network.features, style_rgb, weights_for(network.plan, config), device)
+    """The one factory: losses for ``style_rgb`` under ``network``, on ``device`` (where the
+    frozen features are moved, in the memory layout training uses there)."""
+    features = loss_network_on(network.features, config, device)
+    return LossesBySize(features, style_rgb, weights_for(network.plan, config), device)
 
 
 def resolve_loss_network(choice: str, vgg_weights: str | None, *, progress: bool = False,

@@ -37,7 +37,7 @@ from vidstyle.preview import is_preview, preview_path, save_preview, sheet
 from vidstyle.reporting import Reporter
 from vidstyle.stabilize import stabilized, stabilizing
 from vidstyle.stylize import Stylizer
-from vidstyle.train import build_generator, loss_network_on, train_generator
+from vidstyle.train import build_generator, train_generator
 
 
 @dataclass(frozen=True)
@@ -157,7 +157,6 @@ class StyleSession:
         self.network = resolve_loss_network(self.train_config.loss_network, cfg.vgg_weights, progress=not cfg.quiet,
                                             notice=self.reporter.notice)
         self.reporter.info(f"loss network: {self.network.source}")
-        self.network.features = loss_network_on(self.network.features, self.train_config, self.device)
         self._losses = build_losses(self.network, self.style_rgb, self.train_config, self.device)
 
     # -- the style model -----------------------------------------------------------------
