@@ -28,9 +28,10 @@ from PIL import Image
 from vidstyle import video
 from vidstyle.config import GeneratorConfig, TrainConfig
 from vidstyle.evaluate import StyleDistance
-from vidstyle.images import load_image, resize, resize_long_side, to_tensor, to_uint8
+from vidstyle.images import load_image, resize, resize_long_side
 from vidstyle.lossnet import build_losses, resolve_loss_network
 from vidstyle.metrics import gray_float, lab_pixels, sliced_wasserstein, ssim, to_float
+from vidstyle.tensors import to_tensor, to_uint8
 from vidstyle.train import build_generator, train_generator
 
 REPO = Path(__file__).resolve().parent.parent

@@ -43,13 +43,14 @@ from vidstyle import video  # noqa: E402
 from vidstyle.checkpoint import StyleModel, load_style_model, save_style_model  # noqa: E402
 from vidstyle.config import EncodeConfig, GeneratorConfig, InferenceConfig, RunConfig, TrainConfig  # noqa: E402
 from vidstyle.devices import resolve_device, synchronize  # noqa: E402
-from vidstyle.images import load_image, resize_long_side, to_tensor  # noqa: E402
+from vidstyle.images import load_image, resize_long_side  # noqa: E402
 from vidstyle.lossnet import build_losses, resolve_loss_network  # noqa: E402
 from vidstyle.pipeline import run  # noqa: E402
 from vidstyle.reporting import Reporter  # noqa: E402
 from vidstyle.runtime import tune_allocator  # noqa: E402
 from vidstyle.stabilize import stabilizing  # noqa: E402
 from vidstyle.stylize import Stylizer  # noqa: E402
+from vidstyle.tensors import to_tensor  # noqa: E402
 from vidstyle.train import build_generator, train_generator  # noqa: E402
 
 

@@ -29,10 +29,11 @@ sys.path.insert(0, str(REPO))
 
 from vidstyle.config import GeneratorConfig, TrainConfig  # noqa: E402
 from vidstyle.devices import resolve_device, synchronize  # noqa: E402
-from vidstyle.images import load_image, resize_long_side, resize_to_area, to_tensor  # noqa: E402
+from vidstyle.images import load_image, resize_long_side, resize_to_area  # noqa: E402
 from vidstyle.losses import gram_matrix  # noqa: E402
 from vidstyle.lossnet import PLANS, VGG19, LossNetwork, build_losses, resolve_loss_network, weights_for  # noqa: E402
 from vidstyle.runtime import tune_allocator  # noqa: E402
+from vidstyle.tensors import to_tensor  # noqa: E402
 from vidstyle.train import build_generator, train_generator  # noqa: E402
 from vidstyle.vgg import load_vgg_features  # noqa: E402
 

@@ -10,11 +10,12 @@ from support import FAST, error_line, run
 
 from vidstyle.config import TrainConfig
 from vidstyle.evaluate import evaluate, is_cut
-from vidstyle.images import load_image, to_tensor, to_uint8
+from vidstyle.images import load_image
 from vidstyle.lossnet import PLANS, build_losses, resolve_loss_network, weights_for
 from vidstyle.metrics import lab_pixels, sliced_wasserstein, to_float
 from vidstyle.preview import is_preview
 from vidstyle.pyramid import PyramidFeatures
+from vidstyle.tensors import to_tensor, to_uint8
 from vidstyle.train import build_generator, train_generator
 
 CPU = torch.device("cpu")

@@ -3,8 +3,8 @@ import pytest
 import torch
 
 from vidstyle.config import GeneratorConfig, TrainConfig
-from vidstyle.images import to_tensor, to_uint8
 from vidstyle.lossnet import build_losses, resolve_loss_network
+from vidstyle.tensors import to_tensor, to_uint8
 from vidstyle.train import build_generator, train_generator
 
 CPU = torch.device("cpu")

@@ -20,7 +20,7 @@ from vidstyle import video
 from vidstyle.config import TrainConfig
 from vidstyle.errors import InputError
 from vidstyle.flow import FlowEstimator, gray, motion
-from vidstyle.images import load_image, resize_long_side, to_tensor
+from vidstyle.images import load_image, resize_long_side
 from vidstyle.lossnet import LossNetwork, build_losses, resolve_loss_network
 from vidstyle.metrics import (
     WarpAccumulator,
@@ -32,6 +32,7 @@ from vidstyle.metrics import (
     to_float,
 )
 from vidstyle.reporting import Reporter
+from vidstyle.tensors import to_tensor
 
 STYLE_SIZE = 256  # long side at which Gram distances are measured (comparable across clips)
 STYLE_FRAMES = 8  # frames sampled for the Gram distance (the costly metric)

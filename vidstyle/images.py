@@ -1,5 +1,7 @@
-"""Still images in and out: every PIL mode users meet, EXIF orientation, and the conversions
-between uint8 RGB arrays and the model's ImageNet-normalised tensors.
+"""Still images in and out: every PIL mode users meet, EXIF orientation, alpha, and resizing.
+
+PIL and numpy only: torch-free, so that file I/O never loads the model's stack (tensors.py
+converts frames for the model).
 """
 
 from __future__ import annotations
@@ -11,12 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from vidstyle.errors import InputError, OutputError
 from vidstyle.limits import DEFAULT_MAX_PIXELS, check_pixels
-from vidstyle.vgg import imagenet_denormalize, imagenet_normalize
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
 _SAVE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP",
@@ -138,29 +138,3 @@ def resize(rgb: np.ndarray, height: int, width: int) -> np.ndarray:
     if (height, width) == rgb.shape[:2]:
         return rgb
     return np.asarray(Image.fromarray(rgb).resize((width, height), Image.Resampling.LANCZOS))
-
-
-def to_tensor(rgb: np.ndarray | list[np.ndarray], device: torch.device) -> torch.Tensor:
-    """uint8 (H, W, 3) or a list of them -> normalised float (B, 3, H, W) on ``device``."""
-    return imagenet_normalize(upload_rgb(rgb if isinstance(rgb, list) else [rgb], device))
-
-
-def to_uint8(output: torch.Tensor) -> np.ndarray:
-    """Model output (B, 3, H, W), normalised space -> uint8 (B, H, W, 3) on the CPU."""
-    return download_rgb(imagenet_denormalize(output.float()))
-
-
-def upload_rgb(frames: list[np.ndarray], device: torch.device) -> torch.Tensor:
-    """uint8 (H, W, 3) frames -> (B, 3, H, W) float in [0, 1] on ``device``; to a GPU the uint8
-    bytes go (4x fewer than floats) from pinned memory, asynchronously."""
-    batch = torch.from_numpy(np.stack(frames))  # a writable copy
-    if device.type == "cuda":
-        batch = batch.pin_memory()
-    batch = batch.to(device, non_blocking=True)
-    return batch.permute(0, 3, 1, 2).float().div_(255.0)
-
-
-def download_rgb(rgb: torch.Tensor) -> np.ndarray:
-    """(B, 3, H, W) in [0, 1] -> uint8 (B, H, W, 3) on the CPU, rounded to nearest."""
-    out = rgb.mul(255.0).round_().clamp_(0, 255).to(torch.uint8)
-    return out.permute(0, 2, 3, 1).contiguous().cpu().numpy()

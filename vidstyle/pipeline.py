@@ -27,7 +27,6 @@ from vidstyle.images import (
     load_image,
     resize_long_side,
     save_image,
-    to_tensor,
 )
 from vidstyle.limits import DEFAULT_MAX_PIXELS, check_frame_size
 from vidstyle.losses import LossesBySize, PerceptualLoss
@@ -37,6 +36,7 @@ from vidstyle.preview import is_preview, preview_path, save_preview, sheet
 from vidstyle.reporting import Reporter
 from vidstyle.stabilize import stabilized, stabilizing
 from vidstyle.stylize import Stylizer
+from vidstyle.tensors import to_tensor
 from vidstyle.train import build_generator, train_generator
 
 

@@ -17,8 +17,8 @@ from vidstyle.config import InferenceConfig
 from vidstyle.devices import cudnn_autotune, resolve_precision
 from vidstyle.generator import HRNetGenerator
 from vidstyle.guided import apply_affine, downscale, fit_affine
-from vidstyle.images import download_rgb, long_side_shape, upload_rgb
-from vidstyle.vgg import imagenet_denormalize, imagenet_normalize
+from vidstyle.images import long_side_shape
+from vidstyle.tensors import download_rgb, imagenet_denormalize, imagenet_normalize, upload_rgb
 
 
 class Stylizer:

@@ -33,8 +33,6 @@ _CONV_INDEX = {
     "conv4_1": 19, "conv4_2": 21, "conv4_3": 23, "conv4_4": 25,
     "conv5_1": 28, "conv5_2": 30, "conv5_3": 32, "conv5_4": 34,
 }
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def hub_weights_path() -> Path:
@@ -189,22 +187,3 @@ def _load_features(features: nn.Sequential, state: dict, where: str, depth: int)
         raise WeightsError(f"{where} is not a VGG19 state dict ({problem}); "
                            "pass torchvision's vgg19 weights to --vgg-weights")
     features.load_state_dict(loaded, strict=False)
-
-
-def imagenet_normalize(x: torch.Tensor) -> torch.Tensor:
-    """[0,1] RGB -> ImageNet-normalised (a new tensor)."""
-    mean = torch.tensor(IMAGENET_MEAN, device=x.device, dtype=x.dtype).view(-1, 1, 1)
-    std = torch.tensor(IMAGENET_STD, device=x.device, dtype=x.dtype).view(-1, 1, 1)
-    return (x - mean) / std
-
-
-def imagenet_denormalize(x: torch.Tensor) -> torch.Tensor:
-    """ImageNet-normalised -> [0,1] RGB, clipped (a new tensor)."""
-    return imagenet_denormalize_raw(x).clamp(0.0, 1.0)
-
-
-def imagenet_denormalize_raw(x: torch.Tensor) -> torch.Tensor:
-    """ImageNet-normalised -> RGB, not clipped (keeps gradients where the generator overshoots)."""
-    mean = torch.tensor(IMAGENET_MEAN, device=x.device, dtype=x.dtype).view(-1, 1, 1)
-    std = torch.tensor(IMAGENET_STD, device=x.device, dtype=x.dtype).view(-1, 1, 1)
-    return x * std + mean
