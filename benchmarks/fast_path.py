@@ -24,7 +24,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 from clips import PAINTING as STYLE  # noqa: E402
 from clips import panning_clip  # noqa: E402
 
-from vidstyle import video  # noqa: E402
+from vidstyle import reader  # noqa: E402
 from vidstyle.cli import main as vidstyle  # noqa: E402
 from vidstyle.config import FAST_SIZE  # noqa: E402
 from vidstyle.evaluate import evaluate  # noqa: E402
@@ -46,7 +46,7 @@ def main() -> None:
     model = args.work / "model.pt"
     common = ["--overwrite", "-q", "--vgg-weights", args.vgg_weights, "--device", "cpu"]
     keyframe = args.work / "keyframe.png"  # the clip's middle frame: what a video run trains on
-    save_image(keyframe, video.keyframe(clip, None, video.probe(clip)))
+    save_image(keyframe, reader.keyframe(clip, None, reader.probe(clip)))
     if vidstyle([str(keyframe), "--style", str(STYLE), "--steps", str(args.steps), "--content-weight",
                  str(args.content_weight), "--save-model", str(model), "-o", str(args.work / "keyframe_styled.png"),
                  *common]) != 0:

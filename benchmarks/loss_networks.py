@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from vidstyle import video
+from vidstyle import reader
 from vidstyle.config import GeneratorConfig, TrainConfig
 from vidstyle.evaluate import StyleDistance
 from vidstyle.images import load_image, resize, resize_long_side
@@ -43,7 +43,7 @@ JUDGES = ("pyramid", "random-vgg")
 def contents(size: int) -> dict[str, np.ndarray]:
     """The bundled sample's keyframe, and real photos where ../shared is present."""
     clip = REPO / "samples" / "clip.mp4"
-    out = {"sample": video.keyframe(clip, None, video.probe(clip))}
+    out = {"sample": reader.keyframe(clip, None, reader.probe(clip))}
     for name in ("in1.png", "in5.png"):
         path = SHARED / "photoreal" / name
         if path.is_file():

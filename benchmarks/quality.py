@@ -25,7 +25,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from vidstyle import video  # noqa: E402
+from vidstyle import reader, stream  # noqa: E402
 from vidstyle.cli import main as vidstyle  # noqa: E402
 from vidstyle.config import EncodeConfig  # noqa: E402
 from vidstyle.evaluate import evaluate  # noqa: E402
@@ -87,8 +87,8 @@ def run_peer(src: Path, out: Path, style: Path) -> bool:
         return [np.asarray(engine.stylize_with(Image.fromarray(f), style_image).resize(
             (f.shape[1], f.shape[0]), Image.LANCZOS)) for f in frames]
 
-    info = video.probe(src)
-    video.transcode(src, out, ".mp4", info, process, 1, EncodeConfig(), Reporter(quiet=True))
+    info = reader.probe(src)
+    stream.transcode(src, out, ".mp4", info, process, 1, EncodeConfig(), Reporter(quiet=True))
     return True
 
 

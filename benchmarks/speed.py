@@ -39,7 +39,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 from clips import PAINTING as STYLE  # noqa: E402
 from clips import panning_clip  # noqa: E402
 
-from vidstyle import video  # noqa: E402
+from vidstyle import reader, stream  # noqa: E402
 from vidstyle.checkpoint import StyleModel, load_style_model, save_style_model  # noqa: E402
 from vidstyle.config import EncodeConfig, GeneratorConfig, InferenceConfig, RunConfig, TrainConfig  # noqa: E402
 from vidstyle.devices import resolve_device, synchronize  # noqa: E402
@@ -94,12 +94,12 @@ def stage_fps(frames: list, process, batch: int, device: torch.device) -> float:
 
 
 def bench_clip(clip: Path, model: Path, device: torch.device, args, work: Path) -> dict:
-    info = video.probe(clip)
-    frames = list(video.iter_rgb(clip))
+    info = reader.probe(clip)
+    frames = list(reader.iter_rgb(clip))
     quiet = Reporter(quiet=True)
-    transcode = timed(lambda: video.transcode(clip, work / "copy.mp4", ".mp4", info, lambda f: f, 1,
+    transcode = timed(lambda: stream.transcode(clip, work / "copy.mp4", ".mp4", info, lambda f: f, 1,
                                               EncodeConfig(), quiet))
-    decode = timed(lambda: sum(1 for _ in video.iter_rgb(clip)))
+    decode = timed(lambda: sum(1 for _ in reader.iter_rgb(clip)))
     inference = InferenceConfig(fast=args.fast)
     generator = load_style_model(model, device).generator
     stylizer = Stylizer(generator, inference)
@@ -108,7 +108,7 @@ def bench_clip(clip: Path, model: Path, device: torch.device, args, work: Path) 
     stabilize = stabilizing(RunConfig().stabilize)
     stabilize(frames[:1], styled[:1])
     stab = (len(styled) - 1) / timed(lambda: stabilize(frames[1:len(styled)], styled[1:]))
-    pipeline = timed(lambda: video.transcode(clip, work / "piped.mp4", ".mp4", info, stylizer, stylizer.batch_size,
+    pipeline = timed(lambda: stream.transcode(clip, work / "piped.mp4", ".mp4", info, stylizer, stylizer.batch_size,
                                              EncodeConfig(), quiet, stabilizing(RunConfig().stabilize)))
     config = RunConfig(model_path=str(model), device=device.type, inference=inference, overwrite=True, quiet=True)
     apply = timed(lambda: run([clip], config, quiet, output=work / "styled.mp4"))

@@ -19,11 +19,11 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from vidstyle.config import GeneratorConfig, StabilizeConfig  # noqa: E402
+from vidstyle.reader import iter_rgb  # noqa: E402
 from vidstyle.runtime import tune_allocator  # noqa: E402
 from vidstyle.stabilize import TemporalStabilizer  # noqa: E402
 from vidstyle.stylize import Stylizer  # noqa: E402
 from vidstyle.train import build_generator  # noqa: E402
-from vidstyle.video import iter_rgb  # noqa: E402
 
 
 def main() -> None:

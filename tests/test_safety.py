@@ -17,7 +17,7 @@ from media import make_clip, read_clip
 from PIL import Image
 from support import FAST, error_line, leftovers, run, snapshot
 
-from vidstyle import video
+from vidstyle import reader, stream
 
 
 @pytest.fixture
@@ -191,14 +191,14 @@ def test_a_complete_clip_gives_no_frame_warning(clip, style_path, capsys):
 
 def test_aac_into_mpeg_ts_is_copied_not_reencoded(tmp_path, clip):
     messages = []
-    info = video.probe(clip)
+    info = reader.probe(clip)
     from vidstyle.config import EncodeConfig
     from vidstyle.reporting import Reporter
 
     reporter = Reporter(quiet=True)
     reporter.warn = messages.append
     out = tmp_path / "out.ts"
-    video.transcode(clip, out, ".ts", info, lambda batch: batch, 2, EncodeConfig(), reporter)
+    stream.transcode(clip, out, ".ts", info, lambda batch: batch, 2, EncodeConfig(), reporter)
     assert messages == []
     (codec, packets, size), = read_clip(out).audio
     (_, src_packets, src_size), = read_clip(clip).audio
@@ -220,8 +220,8 @@ def test_mpeg_ts_input_trains_at_the_default_keyframe(tmp_path, clip, style_path
     from vidstyle.reporting import Reporter
 
     ts = tmp_path / "clip.ts"
-    video.transcode(clip, ts, ".ts", video.probe(clip), lambda b: b, 2, EncodeConfig(), Reporter(quiet=True))
-    middle = video.keyframe(ts, None, video.probe(ts))
+    stream.transcode(clip, ts, ".ts", reader.probe(clip), lambda b: b, 2, EncodeConfig(), Reporter(quiet=True))
+    middle = reader.keyframe(ts, None, reader.probe(ts))
     assert middle.shape == (64, 96, 3)
     assert run(ts, "--style", style_path, "-o", tmp_path / "out.mp4", *FAST) == 0
     assert read_clip(tmp_path / "out.mp4").frames == 5
@@ -231,10 +231,10 @@ def test_metadata_in_a_broken_encoding_is_read(tmp_path, clip, style_path):
     tagged = tmp_path / "tagged.mkv"
     with av.open(str(clip)) as src, av.open(str(tagged), "w") as out:
         out.metadata["title"] = "QQQQQQQQ"
-        stream = out.add_stream_from_template(src.streams.video[0])
+        copied = out.add_stream_from_template(src.streams.video[0])
         for packet in src.demux(src.streams.video[0]):
             if packet.size:
-                packet.stream = stream
+                packet.stream = copied
                 out.mux(packet)
     data = tagged.read_bytes()
     assert data.count(b"QQQQQQQQ") == 1

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from media import make_clip, pattern, read_clip, smooth
 
-from vidstyle import video
+from vidstyle import reader, stream
 from vidstyle.cli import main
 from vidstyle.config import EncodeConfig
 from vidstyle.reporting import Reporter
@@ -21,11 +21,11 @@ def stylize(src, out, style, *extra):
 
 
 def identity_transcode(src, out, suffix=None, messages=None):
-    info = video.probe(src)
+    info = reader.probe(src)
     reporter = Reporter(quiet=True)
     if messages is not None:
         reporter.warn = messages.append
-    frames = video.transcode(src, out, suffix or out.suffix, info, lambda batch: batch, 3, EncodeConfig(), reporter)
+    frames = stream.transcode(src, out, suffix or out.suffix, info, lambda batch: batch, 3, EncodeConfig(), reporter)
     return frames, read_clip(out)
 
 
@@ -71,7 +71,7 @@ def test_odd_width_and_height_keep_their_exact_size(tmp_path):
 
 
 def _first_rgb(path):
-    return video.frames_at_times(path, [0.0])[0].astype(int)
+    return reader.frames_at_times(path, [0.0])[0].astype(int)
 
 
 def test_identity_transcode_keeps_pixels(tmp_path):
@@ -113,23 +113,23 @@ def test_mkv_output_keeps_frame_timing_to_the_millisecond(tmp_path):
 
 def test_keyframe_by_index_time_and_middle(tmp_path):
     src = make_clip(tmp_path / "k.mp4", width=64, height=48, frames=10, audio=None)
-    info = video.probe(src)
+    info = reader.probe(src)
     assert info.frames == 10 and info.rate == 25 and info.duration == pytest.approx(0.4)
 
     def nearest(rgb):
         errors = [np.abs(rgb.astype(int) - pattern(64, 48, i)).mean() for i in range(10)]
         return int(np.argmin(errors))
 
-    assert nearest(video.keyframe(src, "#7", info)) == 7
-    assert nearest(video.keyframe(src, "0.2", info)) == 5
-    assert nearest(video.keyframe(src, None, info)) == 5
-    assert [nearest(f) for f in video.frames_at_times(src, video.spread_times(info, 2))] == [2, 7]
+    assert nearest(reader.keyframe(src, "#7", info)) == 7
+    assert nearest(reader.keyframe(src, "0.2", info)) == 5
+    assert nearest(reader.keyframe(src, None, info)) == 5
+    assert [nearest(f) for f in reader.frames_at_times(src, reader.spread_times(info, 2))] == [2, 7]
 
 
 @pytest.mark.parametrize("spec", ["abc", "#-1", "-2", "#x"])
 def test_bad_keyframe_spec(spec):
     with pytest.raises(Exception, match="--keyframe"):
-        video.parse_keyframe(spec)
+        reader.parse_keyframe(spec)
 
 
 def test_finetuning_on_more_frames_runs(tmp_path, style_path):

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 import torch
 
-from vidstyle import video
+from vidstyle import reader
 from vidstyle.config import TrainConfig
 from vidstyle.errors import InputError
 from vidstyle.flow import FlowEstimator, gray, motion
@@ -61,7 +61,7 @@ class EvalResult:
 
 
 def _pairs(source: Path, styled: Path, limit: int | None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    for n, (a, b) in enumerate(zip_longest(video.iter_rgb(source, limit), video.iter_rgb(styled, limit))):
+    for n, (a, b) in enumerate(zip_longest(reader.iter_rgb(source, limit), reader.iter_rgb(styled, limit))):
         if a is None or b is None:
             raise InputError(f"{styled.name} has {'more' if a is None else 'fewer'} frames than {source.name} "
                              f"(they differ at frame {n}); eval needs the stylized copy of this very input")
@@ -106,7 +106,7 @@ def evaluate(source: Path, styled: Path, style: Path, *, frames: int | None = No
     start = time.perf_counter()
     reporter = reporter or Reporter(quiet=True)
     style_rgb = load_image(style, role="style").rgb
-    info = video.probe(source)
+    info = reader.probe(source)
     total = min(info.frames, frames) if frames else info.frames
     network = resolve_loss_network(loss_network, vgg_weights, notice=reporter.notice)
     distance = StyleDistance(style_rgb, network, device or torch.device("cpu"))

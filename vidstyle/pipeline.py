@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vidstyle import video
+from vidstyle import reader, stream, writer
 from vidstyle.checkpoint import StyleModel, load_style_model, save_style_model
 from vidstyle.config import GeneratorConfig, RunConfig, TrainConfig
 from vidstyle.devices import resolve_device
@@ -72,8 +72,8 @@ def plan_job(input_path: Path, output: Path | None, out_dir: Path | None, overwr
         kind, target = "image", output or default_output(input_path, ".png", out_dir)
     else:
         kind = "video"
-        target = output or default_output(input_path, video.output_suffix(input_path), out_dir)
-        if output is not None and output.suffix.lower() not in video.H264_SUFFIXES:
+        target = output or default_output(input_path, writer.output_suffix(input_path), out_dir)
+        if output is not None and output.suffix.lower() not in writer.H264_SUFFIXES:
             raise OutputError(f"cannot write H.264 video to '{output.suffix}'; use an .mp4, .mov or .mkv output")
     check_paths([("input", input_path)], [("output", target)])
     check_output(target, overwrite, directory=kind == "folder")
@@ -83,7 +83,7 @@ def plan_job(input_path: Path, output: Path | None, out_dir: Path | None, overwr
 
 def _check_input(kind: str, path: Path, max_pixels: int) -> None:
     if kind == "video":
-        video.probe(path, max_pixels)
+        reader.probe(path, max_pixels)
     elif kind == "image":
         check_frame_size(*image_size(path, max_pixels=max_pixels), f"input image {path}", max_pixels)
     else:
@@ -226,25 +226,25 @@ class StyleSession:
 # -- the three kinds of job ---------------------------------------------------------------
 def run_video(job: Job, session: StyleSession) -> str:
     cfg = session.config
-    info = video.probe(job.input, cfg.max_pixels)
-    key = video.keyframe(job.input, cfg.keyframe, info)
+    info = reader.probe(job.input, cfg.max_pixels)
+    key = reader.keyframe(job.input, cfg.keyframe, info)
     extra = []
     if cfg.train.finetune_frames > 0:
-        extra = video.frames_at_times(job.input, video.spread_times(info, cfg.train.finetune_frames))
+        extra = reader.frames_at_times(job.input, reader.spread_times(info, cfg.train.finetune_frames))
     stylizer = session.stylizer(session.model_for(key, extra))
     if session.preview(job, key, stylizer):
         return "preview only"
     finish = stabilizing(cfg.stabilize) if cfg.stabilize.enabled else None
     with atomic_output(job.output) as temp:
-        frames = video.transcode(job.input, temp, job.output.suffix.lower(), info, stylizer, stylizer.batch_size,
+        frames = stream.transcode(job.input, temp, job.output.suffix.lower(), info, stylizer, stylizer.batch_size,
                                  cfg.encode, session.reporter, finish, cfg.strict)
         _check_frame_count(job, info, frames, session)
     return f"{frames} frames, {info.width}x{info.height}, {info.audio_streams} audio stream(s)"
 
 
-def _check_frame_count(job: Job, info: video.VideoInfo, written: int, session: StyleSession) -> None:
+def _check_frame_count(job: Job, info: reader.VideoInfo, written: int, session: StyleSession) -> None:
     """A damaged or truncated clip must not pass for a complete one: say so, or fail with --strict."""
-    missing = video.missing_frames(info, written)
+    missing = reader.missing_frames(info, written)
     if not missing:
         return
     counted = "announces" if info.frames_exact else "should hold about"
@@ -269,7 +269,7 @@ def run_image(job: Job, session: StyleSession) -> str:
 def run_folder(job: Job, session: StyleSession) -> str:
     frames = folder_frames(job.input)
     cfg = session.config
-    kind, value = video.parse_keyframe(cfg.keyframe)
+    kind, value = reader.parse_keyframe(cfg.keyframe)
     if kind == "time":
         raise InputError("a folder of frames takes --keyframe '#N' (a frame index), not a time")
     index = int(value) if kind == "index" else len(frames) // 2
