@@ -18,6 +18,7 @@ from PIL import Image
 from support import FAST, error_line, leftovers, run, snapshot
 
 from vidstyle import reader, stream
+from vidstyle.sources import VideoSource, training_frames
 
 
 @pytest.fixture
@@ -221,7 +222,7 @@ def test_mpeg_ts_input_trains_at_the_default_keyframe(tmp_path, clip, style_path
 
     ts = tmp_path / "clip.ts"
     stream.transcode(clip, ts, ".ts", reader.probe(clip), lambda b: b, 2, EncodeConfig(), Reporter(quiet=True))
-    middle = reader.keyframe(ts, None, reader.probe(ts))
+    middle = training_frames(VideoSource(ts), None).keyframe
     assert middle.shape == (64, 96, 3)
     assert run(ts, "--style", style_path, "-o", tmp_path / "out.mp4", *FAST) == 0
     assert read_clip(tmp_path / "out.mp4").frames == 5

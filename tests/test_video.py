@@ -9,7 +9,9 @@ from media import make_clip, pattern, read_clip, smooth
 from vidstyle import reader, stream
 from vidstyle.cli import main
 from vidstyle.config import EncodeConfig
+from vidstyle.errors import InputError
 from vidstyle.reporting import Reporter
+from vidstyle.sources import VideoSource, parse_keyframe, training_frames
 
 FAST = ["--steps", "2", "--train-size", "64", "--device", "cpu", "-q"]
 
@@ -113,23 +115,24 @@ def test_mkv_output_keeps_frame_timing_to_the_millisecond(tmp_path):
 
 def test_keyframe_by_index_time_and_middle(tmp_path):
     src = make_clip(tmp_path / "k.mp4", width=64, height=48, frames=10, audio=None)
-    info = reader.probe(src)
+    source = VideoSource(src)
+    info = source.info
     assert info.frames == 10 and info.rate == 25 and info.duration == pytest.approx(0.4)
 
     def nearest(rgb):
         errors = [np.abs(rgb.astype(int) - pattern(64, 48, i)).mean() for i in range(10)]
         return int(np.argmin(errors))
 
-    assert nearest(reader.keyframe(src, "#7", info)) == 7
-    assert nearest(reader.keyframe(src, "0.2", info)) == 5
-    assert nearest(reader.keyframe(src, None, info)) == 5
-    assert [nearest(f) for f in reader.frames_at_times(src, reader.spread_times(info, 2))] == [2, 7]
+    assert nearest(training_frames(source, "#7").keyframe) == 7
+    assert nearest(training_frames(source, "0.2").keyframe) == 5
+    assert nearest(training_frames(source, None).keyframe) == 5
+    assert [nearest(f) for f in training_frames(source, None, finetune_frames=2).extra] == [2, 7]
 
 
 @pytest.mark.parametrize("spec", ["abc", "#-1", "-2", "#x"])
 def test_bad_keyframe_spec(spec):
-    with pytest.raises(Exception, match="--keyframe"):
-        reader.parse_keyframe(spec)
+    with pytest.raises(InputError, match=r"^--keyframe '.*' is not a time in seconds or #N frame index; use e\.g\."):
+        parse_keyframe(spec)
 
 
 def test_finetuning_on_more_frames_runs(tmp_path, style_path):

@@ -197,8 +197,8 @@ def _print_summary(results: list) -> None:
     ok = sum(r.ok for r in results)
     click.echo(f"vidstyle: {ok} of {len(results)} inputs stylized", err=True)
     for r in results:
-        status = f"ok      {r.job.output}" if r.ok else f"FAILED  {r.message}"
-        click.echo(f"  {r.job.input}: {status}", err=True)
+        status = f"ok      {r.output}" if r.ok else f"FAILED  {r.message}"
+        click.echo(f"  {r.input}: {status}", err=True)
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

@@ -9,31 +9,28 @@ from __future__ import annotations
 
 import copy
 import time
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import torch
 
-from vidstyle import reader, stream, writer
+from vidstyle import stream, writer
 from vidstyle.checkpoint import StyleModel, load_style_model, save_style_model
 from vidstyle.config import GeneratorConfig, RunConfig, TrainConfig
 from vidstyle.devices import resolve_device
 from vidstyle.errors import InputError, OutputError, VideoError, VidstyleError
 from vidstyle.generator import HRNetGenerator
-from vidstyle.images import (
-    image_size,
-    is_image_path,
-    load_image,
-    resize_long_side,
-    save_image,
-)
-from vidstyle.limits import DEFAULT_MAX_PIXELS, check_frame_size
+from vidstyle.images import load_image, resize_long_side, save_image
+from vidstyle.limits import DEFAULT_MAX_PIXELS
 from vidstyle.losses import LossesBySize, PerceptualLoss
 from vidstyle.lossnet import LossNetwork, build_losses, resolve_loss_network
 from vidstyle.outputs import atomic_output, check_output, check_paths, default_output
 from vidstyle.preview import is_preview, preview_path, save_preview, sheet
 from vidstyle.reporting import Reporter
+from vidstyle.sources import FolderSource, ImageSource, Source, VideoSource, source_class, training_frames
 from vidstyle.stabilize import stabilized, stabilizing
 from vidstyle.stylize import Stylizer
 from vidstyle.tensors import to_tensor
@@ -41,17 +38,37 @@ from vidstyle.train import build_generator, train_generator
 
 
 @dataclass(frozen=True)
-class Job:
-    """One input and where its stylized copy goes."""
+class Job(ABC):
+    """One source and where its stylized copy goes; the subclass knows how to render it."""
 
-    kind: str  # "video", "image" or "folder"
-    input: Path
+    source: Source
     output: Path
+    source_type: ClassVar[type[Source]]
+    directory: ClassVar[bool] = False  # the output is a folder
+    previews: ClassVar[bool] = True  # a preview is written before rendering
+
+    @property
+    def input(self) -> Path:
+        return self.source.path
+
+    @staticmethod
+    def output_suffix(input_path: Path) -> str:
+        return ""
+
+    @staticmethod
+    def check_output_name(output: Path) -> None:
+        """Refuse an output name this kind of job cannot write (before any work); any name by default."""
+        return None
+
+    @abstractmethod
+    def render(self, stylizer: Stylizer, session: StyleSession) -> str:
+        """Stylize every frame into ``output`` (atomically); a one-line summary of what was written."""
 
 
 @dataclass
 class JobResult:
-    job: Job
+    input: Path
+    output: Path | None
     ok: bool
     message: str = ""
     seconds: float = 0.0
@@ -61,40 +78,24 @@ def plan_job(input_path: Path, output: Path | None, out_dir: Path | None, overwr
              max_pixels: int = DEFAULT_MAX_PIXELS) -> Job:
     """Decide what ``input_path`` is and where its output goes; refuse unreadable or unfit
     inputs and unsafe outputs — all before any training or decoding starts."""
-    if not input_path.exists():
-        raise InputError(f"input {input_path} does not exist; check the path")
-    if input_path.is_dir():
-        kind, target = "folder", output or default_output(input_path, "", out_dir)
-    elif not input_path.is_file():
-        raise InputError(f"input {input_path} is not a regular file (a pipe or device can be read only once, "
-                         "and vidstyle reads a clip more than once); save it to a file first")
-    elif is_image_path(input_path):
-        kind, target = "image", output or default_output(input_path, ".png", out_dir)
-    else:
-        kind = "video"
-        target = output or default_output(input_path, writer.output_suffix(input_path), out_dir)
-        if output is not None and output.suffix.lower() not in writer.H264_SUFFIXES:
-            raise OutputError(f"cannot write H.264 video to '{output.suffix}'; use an .mp4, .mov or .mkv output")
+    job_type = job_type_for(input_path)
+    target = output or default_output(input_path, job_type.output_suffix(input_path), out_dir)
+    if output is not None:
+        job_type.check_output_name(output)
     check_paths([("input", input_path)], [("output", target)])
-    check_output(target, overwrite, directory=kind == "folder")
-    _check_input(kind, input_path, max_pixels)
-    return Job(kind=kind, input=input_path, output=target)
+    check_output(target, overwrite, directory=job_type.directory)
+    return job_type(source=job_type.source_type(input_path, max_pixels), output=target)
 
 
-def _check_input(kind: str, path: Path, max_pixels: int) -> None:
-    if kind == "video":
-        reader.probe(path, max_pixels)
-    elif kind == "image":
-        check_frame_size(*image_size(path, max_pixels=max_pixels), f"input image {path}", max_pixels)
-    else:
-        for frame in folder_frames(path):
-            check_frame_size(*image_size(frame, "frame", max_pixels), f"frame {frame}", max_pixels)
+def job_type_for(input_path: Path) -> type[Job]:
+    kind = source_class(input_path)
+    return next(job_type for job_type in JOB_TYPES if job_type.source_type is kind)
 
 
 def wants_preview(job: Job, config: RunConfig) -> bool:
     """Clips and frame folders get a preview before they render; a still image is its own
     preview unless --preview-only asks for the sheet."""
-    return job.kind != "image" or config.preview_only
+    return job.previews or config.preview_only
 
 
 def check_run_paths(jobs: list[Job], config: RunConfig) -> None:
@@ -112,13 +113,6 @@ def check_run_paths(jobs: list[Job], config: RunConfig) -> None:
         writes.append(("--save-model file", Path(config.save_model)))
         check_output(Path(config.save_model), config.overwrite, role="style model", option="--save-model")
     check_paths(reads, writes)
-
-
-def folder_frames(folder: Path) -> list[Path]:
-    frames = sorted(p for p in folder.iterdir() if p.is_file() and is_image_path(p) and not p.name.startswith("."))
-    if not frames:
-        raise InputError(f"folder {folder} holds no images; pass a folder of PNG/JPEG/WebP frames")
-    return frames
 
 
 MIN_TRAIN_SIDE = 32  # the loss network halves four times
@@ -224,76 +218,90 @@ class StyleSession:
 
 
 # -- the three kinds of job ---------------------------------------------------------------
-def run_video(job: Job, session: StyleSession) -> str:
+@dataclass(frozen=True)
+class VideoJob(Job):
+    source: VideoSource
+    source_type: ClassVar[type[Source]] = VideoSource
+
+    @staticmethod
+    def output_suffix(input_path: Path) -> str:
+        return writer.output_suffix(input_path)
+
+    @staticmethod
+    def check_output_name(output: Path) -> None:
+        if output.suffix.lower() not in writer.H264_SUFFIXES:
+            raise OutputError(f"cannot write H.264 video to '{output.suffix}'; use an .mp4, .mov or .mkv output")
+
+    def render(self, stylizer: Stylizer, session: StyleSession) -> str:
+        cfg, info = session.config, self.source.info
+        finish = stabilizing(cfg.stabilize) if cfg.stabilize.enabled else None
+        with atomic_output(self.output) as temp:
+            frames = stream.transcode(self.input, temp, self.output.suffix.lower(), info, stylizer,
+                                      stylizer.batch_size, cfg.encode, session.reporter, finish, cfg.strict)
+            self._check_frame_count(frames, session)
+        return f"{frames} frames, {info.width}x{info.height}, {info.audio_streams} audio stream(s)"
+
+    def _check_frame_count(self, written: int, session: StyleSession) -> None:
+        """A damaged or truncated clip must not pass for a complete one: say so, or fail with --strict."""
+        missing = self.source.missing_frames(written)
+        if not missing:
+            return
+        info = self.source.info
+        counted = "announces" if info.frames_exact else "should hold about"
+        message = (f"{self.input.name} {counted} {info.frames} frames but only {written} could be decoded "
+                   f"({missing} missing); the file may be damaged or truncated")
+        if session.config.strict:
+            raise VideoError(f"{message}; nothing was written (--strict)")
+        session.reporter.warn(f"{message}; the output has {written} frames (pass --strict to fail instead)")
+
+
+@dataclass(frozen=True)
+class ImageJob(Job):
+    source: ImageSource
+    source_type: ClassVar[type[Source]] = ImageSource
+    previews: ClassVar[bool] = False
+
+    @staticmethod
+    def output_suffix(input_path: Path) -> str:
+        return ".png"
+
+    def render(self, stylizer: Stylizer, session: StyleSession) -> str:
+        image = self.source.image()
+        with atomic_output(self.output) as temp:
+            save_image(temp, stylizer.one(image.rgb), image.alpha, fmt_from=self.output)
+        h, w = image.rgb.shape[:2]
+        return f"{w}x{h}"
+
+
+@dataclass(frozen=True)
+class FolderJob(Job):
+    source: FolderSource
+    source_type: ClassVar[type[Source]] = FolderSource
+    directory: ClassVar[bool] = True
+
+    def render(self, stylizer: Stylizer, session: StyleSession) -> str:
+        cfg, paths = session.config, self.source.paths
+        process = stabilized(stylizer, cfg.stabilize) if cfg.stabilize.enabled else stylizer
+        with atomic_output(self.output, directory=True) as temp, \
+                session.reporter.bar(len(paths), self.input.name, "frame") as bar:
+            for index, path in enumerate(paths):
+                image = self.source.image(index)
+                save_image(temp / path.name, process([image.rgb])[0], image.alpha)
+                bar.update(1)
+        return f"{len(paths)} frames"
+
+
+JOB_TYPES: tuple[type[Job], ...] = (VideoJob, ImageJob, FolderJob)
+
+
+def run_job(job: Job, session: StyleSession) -> str:
+    """Train (or reuse) the style model on the job's training frames, write the preview, render."""
     cfg = session.config
-    info = reader.probe(job.input, cfg.max_pixels)
-    key = reader.keyframe(job.input, cfg.keyframe, info)
-    extra = []
-    if cfg.train.finetune_frames > 0:
-        extra = reader.frames_at_times(job.input, reader.spread_times(info, cfg.train.finetune_frames))
-    stylizer = session.stylizer(session.model_for(key, extra))
-    if session.preview(job, key, stylizer):
+    chosen = training_frames(job.source, cfg.keyframe, cfg.train.finetune_frames)
+    stylizer = session.stylizer(session.model_for(chosen.keyframe, chosen.extra))
+    if session.preview(job, chosen.keyframe, stylizer):
         return "preview only"
-    finish = stabilizing(cfg.stabilize) if cfg.stabilize.enabled else None
-    with atomic_output(job.output) as temp:
-        frames = stream.transcode(job.input, temp, job.output.suffix.lower(), info, stylizer, stylizer.batch_size,
-                                 cfg.encode, session.reporter, finish, cfg.strict)
-        _check_frame_count(job, info, frames, session)
-    return f"{frames} frames, {info.width}x{info.height}, {info.audio_streams} audio stream(s)"
-
-
-def _check_frame_count(job: Job, info: reader.VideoInfo, written: int, session: StyleSession) -> None:
-    """A damaged or truncated clip must not pass for a complete one: say so, or fail with --strict."""
-    missing = reader.missing_frames(info, written)
-    if not missing:
-        return
-    counted = "announces" if info.frames_exact else "should hold about"
-    message = (f"{job.input.name} {counted} {info.frames} frames but only {written} could be decoded "
-               f"({missing} missing); the file may be damaged or truncated")
-    if session.config.strict:
-        raise VideoError(f"{message}; nothing was written (--strict)")
-    session.reporter.warn(f"{message}; the output has {written} frames (pass --strict to fail instead)")
-
-
-def run_image(job: Job, session: StyleSession) -> str:
-    image = load_image(job.input, max_pixels=session.config.max_pixels)
-    stylizer = session.stylizer(session.model_for(image.rgb))
-    if session.preview(job, image.rgb, stylizer):
-        return "preview only"
-    with atomic_output(job.output) as temp:
-        save_image(temp, stylizer.one(image.rgb), image.alpha, fmt_from=job.output)
-    h, w = image.rgb.shape[:2]
-    return f"{w}x{h}"
-
-
-def run_folder(job: Job, session: StyleSession) -> str:
-    frames = folder_frames(job.input)
-    cfg = session.config
-    kind, value = reader.parse_keyframe(cfg.keyframe)
-    if kind == "time":
-        raise InputError("a folder of frames takes --keyframe '#N' (a frame index), not a time")
-    index = int(value) if kind == "index" else len(frames) // 2
-    if index >= len(frames):
-        raise InputError(f"--keyframe #{index} is past the end of {job.input} ({len(frames)} frames)")
-    extra = []
-    if cfg.train.finetune_frames > 0:
-        picks = np.linspace(0, len(frames) - 1, cfg.train.finetune_frames).round().astype(int)
-        extra = [load_image(frames[i], max_pixels=cfg.max_pixels).rgb for i in sorted(set(picks.tolist()))]
-    key = load_image(frames[index], max_pixels=cfg.max_pixels).rgb
-    stylizer = session.stylizer(session.model_for(key, extra))
-    if session.preview(job, key, stylizer):
-        return "preview only"
-    process = stabilized(stylizer, cfg.stabilize) if cfg.stabilize.enabled else stylizer
-    with atomic_output(job.output, directory=True) as temp, \
-            session.reporter.bar(len(frames), job.input.name, "frame") as bar:
-        for path in frames:
-            image = load_image(path, max_pixels=cfg.max_pixels)
-            save_image(temp / path.name, process([image.rgb])[0], image.alpha)
-            bar.update(1)
-    return f"{len(frames)} frames"
-
-
-RUNNERS = {"video": run_video, "image": run_image, "folder": run_folder}
+    return job.render(stylizer, session)
 
 
 def run(inputs: list[Path], config: RunConfig, reporter: Reporter, output: Path | None = None,
@@ -312,7 +320,7 @@ def run(inputs: list[Path], config: RunConfig, reporter: Reporter, output: Path 
         except VidstyleError as exc:
             if single:
                 raise
-            planned.append(JobResult(job=Job("unknown", path, path), ok=False, message=str(exc)))
+            planned.append(JobResult(input=path, output=None, ok=False, message=str(exc)))
     jobs = [p for p in planned if isinstance(p, Job)]
     check_run_paths(jobs, config)
     session = StyleSession(config, reporter)
@@ -330,12 +338,13 @@ def run(inputs: list[Path], config: RunConfig, reporter: Reporter, output: Path 
 def _run_one(job: Job, session: StyleSession, raise_errors: bool) -> JobResult:
     start = time.perf_counter()
     try:
-        message = RUNNERS[job.kind](job, session)
+        message = run_job(job, session)
     except VidstyleError as exc:
         if raise_errors:
             raise
-        return JobResult(job=job, ok=False, message=str(exc), seconds=time.perf_counter() - start)
+        return JobResult(input=job.input, output=job.output, ok=False, message=str(exc),
+                         seconds=time.perf_counter() - start)
     seconds = time.perf_counter() - start
     if not session.config.preview_only:
         session.reporter.info(f"wrote {job.output} ({message}) in {seconds:.1f}s")
-    return JobResult(job=job, ok=True, message=message, seconds=seconds)
+    return JobResult(input=job.input, output=job.output, ok=True, message=message, seconds=seconds)

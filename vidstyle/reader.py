@@ -6,7 +6,6 @@ Knows nothing of the model, of progress bars or of what the frames are for.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -110,43 +109,15 @@ def to_rgb(frame: av.VideoFrame) -> np.ndarray:
     return rgb.to_ndarray()
 
 
-def parse_keyframe(spec: str | None) -> tuple[str, float]:
-    """'12.5' -> ('time', 12.5); '#40' -> ('index', 40); None -> ('middle', 0)."""
-    if spec is None or spec == "":
-        return "middle", 0.0
-    try:
-        if spec.startswith("#"):
-            index = int(spec[1:])
-            if index < 0:
-                raise ValueError
-            return "index", float(index)
-        seconds = float(spec)
-        if seconds < 0 or not math.isfinite(seconds):
-            raise ValueError
-        return "time", seconds
-    except ValueError:
-        raise InputError(f"--keyframe '{spec}' is not a time in seconds or #N frame index; "
-                         "use e.g. --keyframe 2.5 or --keyframe '#40'") from None
-
-
-def keyframe(path: Path, spec: str | None, info: VideoInfo) -> np.ndarray:
-    """The frame the style model is trained on: a time, a frame index, or the middle."""
-    kind, value = parse_keyframe(spec)
-    if kind == "index":
-        return _frame_by_index(path, int(value))
-    t = info.start + (info.duration / 2 if kind == "middle" else value)
-    if kind == "time" and info.duration and value > info.duration:
-        raise InputError(f"--keyframe {value:g}s is past the end of {path.name} "
-                         f"({info.duration:.2f}s); pick an earlier time")
-    return frames_at_times(path, [t])[0]
-
-
-def _frame_by_index(path: Path, index: int) -> np.ndarray:
+def frame_by_index(path: Path, index: int) -> tuple[np.ndarray | None, int]:
+    """The ``index``-th frame in decoding order, or None and the number of frames the clip
+    holds when it ends first."""
+    n = 0
     with open_input(path) as container:
-        for n, frame in enumerate(_decode(container, video_stream(container))):
-            if n == index:
-                return to_rgb(frame)
-    raise InputError(f"--keyframe #{index} is past the end of {path.name} ({n + 1} frames); pick a smaller index")
+        for n, frame in enumerate(_decode(container, video_stream(container)), start=1):
+            if n == index + 1:
+                return to_rgb(frame), n
+    return None, n
 
 
 def frames_at_times(path: Path, times: list[float]) -> list[np.ndarray]:
@@ -191,12 +162,6 @@ def _shown_at(frames: Iterator[av.VideoFrame], t: float, strict_start: bool) -> 
             break
         shown = frame
     return shown
-
-
-def spread_times(info: VideoInfo, count: int) -> list[float]:
-    """``count`` times evenly spread over the clip (centres of equal slices)."""
-    length = info.duration or (info.frames / float(info.rate) if info.rate and info.frames else 0.0)
-    return [info.start + length * (i + 0.5) / count for i in range(count)]
 
 
 def demux(container: av.container.InputContainer, stream, audio_streams: list) -> Iterator[Frame | av.Packet]:

@@ -1,0 +1,233 @@
+"""Inputs behind one interface. A video file, a folder of frames and a still image are each a
+`Source`: a frame count, the frame at an index or a time, iteration in order, and — through
+`training_frames` — the keyframe the style model is trained on and the frames it is fine-tuned on.
+
+Opening a source checks it (readable, frames of a size vidstyle can take) before any work starts.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from vidstyle import reader
+from vidstyle.errors import InputError
+from vidstyle.images import LoadedImage, image_size, is_image_path, load_image
+from vidstyle.limits import DEFAULT_MAX_PIXELS, check_frame_size
+
+
+class Source(ABC):
+    """Frames to stylize, by index or time, and in order."""
+
+    def __init__(self, path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
+        self.path = path
+        self.max_pixels = max_pixels
+
+    @property
+    @abstractmethod
+    def frame_count(self) -> int:
+        """How many frames the source holds (for a clip: what its container announces)."""
+
+    @abstractmethod
+    def frame_at(self, index: int) -> np.ndarray:
+        """The frame at ``index`` (0-based) as uint8 RGB."""
+
+    @abstractmethod
+    def frame_at_time(self, seconds: float) -> np.ndarray:
+        """The frame shown ``seconds`` after the start."""
+
+    @abstractmethod
+    def middle(self) -> np.ndarray:
+        """The frame in the middle: the default keyframe."""
+
+    @abstractmethod
+    def spread(self, count: int) -> list[np.ndarray]:
+        """About ``count`` frames evenly spread over the source (for fine-tuning)."""
+
+    @abstractmethod
+    def __iter__(self) -> Iterator[np.ndarray]:
+        """Every frame in order, streaming."""
+
+
+class VideoSource(Source):
+    """A clip read with PyAV; probed (and its frame size checked) when opened."""
+
+    def __init__(self, path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
+        super().__init__(path, max_pixels)
+        self.info = reader.probe(path, max_pixels)
+
+    @property
+    def frame_count(self) -> int:
+        return self.info.frames
+
+    def frame_at(self, index: int) -> np.ndarray:
+        rgb, count = reader.frame_by_index(self.path, index)
+        if rgb is None:
+            raise InputError(f"--keyframe #{index} is past the end of {self.path.name} ({count} frames); "
+                             "pick a smaller index")
+        return rgb
+
+    def frame_at_time(self, seconds: float) -> np.ndarray:
+        if self.info.duration and seconds > self.info.duration:
+            raise InputError(f"--keyframe {seconds:g}s is past the end of {self.path.name} "
+                             f"({self.info.duration:.2f}s); pick an earlier time")
+        return reader.frames_at_times(self.path, [self.info.start + seconds])[0]
+
+    def middle(self) -> np.ndarray:
+        return reader.frames_at_times(self.path, [self.info.start + self.info.duration / 2])[0]
+
+    def spread(self, count: int) -> list[np.ndarray]:
+        return reader.frames_at_times(self.path, spread_times(self.info, count))
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        return reader.iter_rgb(self.path)
+
+    def missing_frames(self, written: int) -> int:
+        """Frames the clip announced but did not deliver (see `reader.missing_frames`)."""
+        return reader.missing_frames(self.info, written)
+
+
+class FolderSource(Source):
+    """A folder of still frames, in file-name order; every frame's header is checked when opened."""
+
+    def __init__(self, path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
+        super().__init__(path, max_pixels)
+        self.paths = folder_frames(path)
+        for frame in self.paths:
+            check_frame_size(*image_size(frame, "frame", max_pixels), f"frame {frame}", max_pixels)
+
+    @property
+    def frame_count(self) -> int:
+        return len(self.paths)
+
+    def frame_at(self, index: int) -> np.ndarray:
+        if index >= len(self.paths):
+            raise InputError(f"--keyframe #{index} is past the end of {self.path} ({len(self.paths)} frames)")
+        return self.image(index).rgb
+
+    def frame_at_time(self, seconds: float) -> np.ndarray:
+        raise InputError("a folder of frames takes --keyframe '#N' (a frame index), not a time")
+
+    def middle(self) -> np.ndarray:
+        return self.frame_at(len(self.paths) // 2)
+
+    def spread(self, count: int) -> list[np.ndarray]:
+        picks = np.linspace(0, len(self.paths) - 1, count).round().astype(int)
+        return [self.frame_at(i) for i in sorted(set(picks.tolist()))]
+
+    def image(self, index: int) -> LoadedImage:
+        """Frame ``index`` with its alpha channel (to put back when the frame is written)."""
+        return load_image(self.paths[index], max_pixels=self.max_pixels)
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        return (self.image(i).rgb for i in range(len(self.paths)))
+
+
+class ImageSource(Source):
+    """A still image: one frame, shown at every time and index (its own keyframe). Only its
+    header is read when opened; the pixels each time they are asked for (not kept: a batch of
+    many photos holds one at a time)."""
+
+    def __init__(self, path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
+        super().__init__(path, max_pixels)
+        check_frame_size(*image_size(path, max_pixels=max_pixels), f"input image {path}", max_pixels)
+
+    @property
+    def frame_count(self) -> int:
+        return 1
+
+    def image(self) -> LoadedImage:
+        """The image with its alpha channel (to put back when it is written)."""
+        return load_image(self.path, max_pixels=self.max_pixels)
+
+    def frame_at(self, index: int) -> np.ndarray:
+        return self.image().rgb
+
+    def frame_at_time(self, seconds: float) -> np.ndarray:
+        return self.image().rgb
+
+    def middle(self) -> np.ndarray:
+        return self.image().rgb
+
+    def spread(self, count: int) -> list[np.ndarray]:
+        return []  # nothing beyond the keyframe to fine-tune on
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        return iter([self.image().rgb])
+
+
+def source_class(path: Path) -> type[Source]:
+    """Which kind of source ``path`` is (a folder, an image by its suffix, else a clip), from
+    the file system alone; a one-line error for a missing path, a pipe or a device."""
+    if not path.exists():
+        raise InputError(f"input {path} does not exist; check the path")
+    if path.is_dir():
+        return FolderSource
+    if not path.is_file():
+        raise InputError(f"input {path} is not a regular file (a pipe or device can be read only once, "
+                         "and vidstyle reads a clip more than once); save it to a file first")
+    return ImageSource if is_image_path(path) else VideoSource
+
+
+def open_source(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Source:
+    """``path`` opened as the source it is, and checked."""
+    return source_class(path)(path, max_pixels)
+
+
+def folder_frames(folder: Path) -> list[Path]:
+    """The folder's images in name order (hidden files left out); an error if there are none."""
+    frames = sorted(p for p in folder.iterdir() if p.is_file() and is_image_path(p) and not p.name.startswith("."))
+    if not frames:
+        raise InputError(f"folder {folder} holds no images; pass a folder of PNG/JPEG/WebP frames")
+    return frames
+
+
+@dataclass(frozen=True)
+class TrainingFrames:
+    """The frames a style model learns from: the keyframe, and the fine-tuning frames."""
+
+    keyframe: np.ndarray
+    extra: list[np.ndarray]
+
+
+def training_frames(source: Source, keyframe: str | None, finetune_frames: int = 0) -> TrainingFrames:
+    """The keyframe ``keyframe`` names ('12.5' seconds, '#40' an index, None the middle) and
+    ``finetune_frames`` more frames spread over the source."""
+    kind, value = parse_keyframe(keyframe)
+    if kind == "index":
+        key = source.frame_at(int(value))
+    elif kind == "time":
+        key = source.frame_at_time(value)
+    else:
+        key = source.middle()
+    return TrainingFrames(keyframe=key, extra=source.spread(finetune_frames) if finetune_frames > 0 else [])
+
+
+def parse_keyframe(spec: str | None) -> tuple[str, float]:
+    """'12.5' -> ('time', 12.5); '#40' -> ('index', 40); None -> ('middle', 0)."""
+    if spec is None or spec == "":
+        return "middle", 0.0
+    try:
+        if spec.startswith("#"):
+            index = int(spec[1:])
+            if index < 0:
+                raise ValueError
+            return "index", float(index)
+        seconds = float(spec)
+        if seconds < 0 or not math.isfinite(seconds):
+            raise ValueError
+        return "time", seconds
+    except ValueError:
+        raise InputError(f"--keyframe '{spec}' is not a time in seconds or #N frame index; "
+                         "use e.g. --keyframe 2.5 or --keyframe '#40'") from None
+
+
+def spread_times(info: reader.VideoInfo, count: int) -> list[float]:
+    """``count`` times evenly spread over the clip (centres of equal slices)."""
+    length = info.duration or (info.frames / float(info.rate) if info.rate and info.frames else 0.0)
+    return [info.start + length * (i + 0.5) / count for i in range(count)]
