@@ -20,7 +20,6 @@ import click
 from vidstyle import __version__
 from vidstyle.config import (
     DEVICE_CHOICES,
-    FAST_SIZE,
     LOSS_NETWORKS,
     PRECISIONS,
     EncodeConfig,
@@ -30,7 +29,6 @@ from vidstyle.config import (
     TrainConfig,
 )
 from vidstyle.errors import VidstyleError
-from vidstyle.limits import DEFAULT_MAX_PIXELS
 from vidstyle.outputs import describe_os_error
 from vidstyle.runtime import tune_allocator
 
@@ -99,9 +97,9 @@ def signals_as_interrupts() -> Iterator[None]:
 @click.option("--steps", type=click.IntRange(0, MAX_STEPS), help="Training steps. Default: 200 on CPU, 1000 on GPU.")
 @click.option("--train-size", type=click.IntRange(32, MAX_SIZE),
               help="Long side of the keyframe during training, aspect kept. Default: 256 on CPU, 512 on GPU.")
-@click.option("--strength", type=Finite(0.05, 20.0), default=1.0, show_default=True,
+@click.option("--strength", type=Finite(0.05, 20.0), default=TrainConfig.strength, show_default=True,
               help="How strongly the style shows: 0.5 subtle, 1 balanced, 2-3 strong (scales the style weight).")
-@click.option("--loss-network", type=click.Choice(LOSS_NETWORKS), default="auto", show_default=True,
+@click.option("--loss-network", type=click.Choice(LOSS_NETWORKS), default=TrainConfig.loss_network, show_default=True,
               envvar="VIDSTYLE_LOSS_NETWORK",
               help="auto: VGG19 ImageNet when its weights are at hand, else the built-in random-vgg (no download). "
                    "[env: VIDSTYLE_LOSS_NETWORK]")
@@ -115,7 +113,7 @@ def signals_as_interrupts() -> Iterator[None]:
               help="Expert: weight of a training term that keeps the output still under codec-sized input noise "
                    "(steadier, but flatter at high values).")
 @click.option("--keyframe", help="Frame to train on: seconds (2.5) or a frame index (#40). Default: the middle.")
-@click.option("--finetune-frames", type=click.IntRange(0, 1000), default=0, show_default=True,
+@click.option("--finetune-frames", type=click.IntRange(0, 1000), default=TrainConfig.finetune_frames, show_default=True,
               help="Fine-tune on this many more frames spread over the clip.")
 @click.option("--finetune-steps", type=click.IntRange(1, MAX_STEPS),
               help="Fine-tuning steps. Default: half of --steps.")
@@ -124,16 +122,16 @@ def signals_as_interrupts() -> Iterator[None]:
 @click.option("--fast/--no-fast", default=None,
               help="Run the generator at --fast-size and carry the result to full resolution with guided "
                    "upsampling (5-10x faster at 720p). Default: on for frames over 640 px on the CPU, off on a GPU.")
-@click.option("--fast-size", type=click.IntRange(64, MAX_SIZE), default=FAST_SIZE, show_default=True,
+@click.option("--fast-size", type=click.IntRange(64, MAX_SIZE), default=InferenceConfig.fast_size, show_default=True,
               help="Long side of the fast path's working resolution.")
-@click.option("--precision", type=click.Choice(PRECISIONS), default="auto", show_default=True,
+@click.option("--precision", type=click.Choice(PRECISIONS), default=InferenceConfig.precision, show_default=True,
               help="Generator arithmetic while stylizing: auto is fp16 on CUDA, fp32 on the CPU.")
-@click.option("--crf", type=click.IntRange(0, 51), default=18, show_default=True,
+@click.option("--crf", type=click.IntRange(0, 51), default=EncodeConfig.crf, show_default=True,
               help="H.264 quality (lower is better).")
-@click.option("--preset", type=click.Choice(X264_PRESETS), default="medium", show_default=True,
+@click.option("--preset", type=click.Choice(X264_PRESETS), default=EncodeConfig.preset, show_default=True,
               help="x264 speed preset.")
-@click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True)
-@click.option("--seed", type=click.IntRange(0, MAX_SEED), default=0, show_default=True,
+@click.option("--device", type=click.Choice(DEVICE_CHOICES), default=RunConfig.device, show_default=True)
+@click.option("--seed", type=click.IntRange(0, MAX_SEED), default=TrainConfig.seed, show_default=True,
               help="Seed for the generator's initial weights.")
 @click.option("--vgg-weights", envvar="VIDSTYLE_VGG_WEIGHTS",
               help="VGG19 ImageNet weights file (a torchvision vgg19 state dict). Default: torchvision's file in "
@@ -141,14 +139,14 @@ def signals_as_interrupts() -> Iterator[None]:
 @click.option("--model", "model_path", type=click.Path(path_type=Path),
               help="Reuse a style model saved with --save-model.")
 @click.option("--save-model", type=click.Path(path_type=Path), help="Save the trained style model here.")
-@click.option("--stabilize/--no-stabilize", default=True, show_default=True,
+@click.option("--stabilize/--no-stabilize", default=StabilizeConfig.enabled, show_default=True,
               help="Flow-guided temporal blending against flicker (videos and frame folders).")
 @click.option("--stabilize-strength", type=Finite(0.0, 0.99), default=StabilizeConfig.strength, show_default=True,
               help="Weight of the previous stylized frame where the motion is trusted.")
 @click.option("--strict", is_flag=True,
               help="Fail (and write nothing) when a clip delivers fewer frames than it announces or an audio "
                    "stream cannot be kept, instead of warning.")
-@click.option("--max-pixels", type=click.IntRange(1, 2**40), default=DEFAULT_MAX_PIXELS, show_default=True,
+@click.option("--max-pixels", type=click.IntRange(1, 2**40), default=RunConfig.max_pixels, show_default=True,
               help="Largest frame or image accepted, in pixels (about 100 bytes of memory each).")
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars or info messages (warnings still show).")
@@ -207,11 +205,11 @@ def _print_summary(results: list) -> None:
 @click.option("-s", "--style", type=click.Path(path_type=Path), required=True, help="The style image used.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--frames", type=click.IntRange(2, 10**9), help="Evaluate only the first N frames.")
-@click.option("--loss-network", type=click.Choice(LOSS_NETWORKS), default="auto", show_default=True,
+@click.option("--loss-network", type=click.Choice(LOSS_NETWORKS), default=TrainConfig.loss_network, show_default=True,
               envvar="VIDSTYLE_LOSS_NETWORK",
               help="Network for the style distance; measure under another one than the clip was trained with.")
 @click.option("--vgg-weights", envvar="VIDSTYLE_VGG_WEIGHTS", help="VGG19 ImageNet weights file (as for stylizing).")
-@click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True)
+@click.option("--device", type=click.Choice(DEVICE_CHOICES), default=RunConfig.device, show_default=True)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def eval_command(source: Path, styled: Path, style: Path, as_json: bool, frames: int | None,
                  loss_network: str, vgg_weights: str | None, device: str, quiet: bool) -> int:

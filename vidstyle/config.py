@@ -27,6 +27,7 @@ CONTENT_LAYER = "conv4_2"
 GPU_STEPS, GPU_TRAIN_SIZE = 1000, 512
 CPU_STEPS, CPU_TRAIN_SIZE = 200, 256
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
+GPU_TYPES = ("cuda", "mps")  # what "GPU" means in every device-dependent default
 LOSS_NETWORKS = ("auto", "vgg19", "pyramid", "random-vgg")  # see lossnet.py
 
 
@@ -72,14 +73,15 @@ class TrainConfig:
     channels_last: bool | None = None  # None: on CUDA only
 
     def for_device(self, device_type: str) -> TrainConfig:
-        """Fill the device-dependent defaults (steps, train size) for ``device_type``."""
-        on_gpu = device_type in ("cuda", "mps")
-        steps = self.steps if self.steps is not None else (GPU_STEPS if on_gpu else CPU_STEPS)
-        size = self.train_size if self.train_size is not None else (
-            GPU_TRAIN_SIZE if on_gpu else CPU_TRAIN_SIZE
-        )
+        """Every device-dependent default filled in for ``device_type`` (steps, train size,
+        precision, memory layout); values already set are kept, so resolving twice is harmless."""
+        gpu = on_gpu(device_type)
+        steps = self.steps if self.steps is not None else (GPU_STEPS if gpu else CPU_STEPS)
+        size = self.train_size if self.train_size is not None else (GPU_TRAIN_SIZE if gpu else CPU_TRAIN_SIZE)
         ft_steps = self.finetune_steps if self.finetune_steps is not None else max(1, steps // 2)
-        return replace(self, steps=steps, train_size=size, finetune_steps=ft_steps)
+        return replace(self, steps=steps, train_size=size, finetune_steps=ft_steps,
+                       precision=_precision(self.precision, device_type, cuda_default="bf16"),
+                       channels_last=_channels_last(self.channels_last, device_type))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -124,7 +126,7 @@ class InferenceConfig:
     and fp32 elsewhere.
     """
 
-    batch_size: int | None = None  # None: 1 on the CPU, 4 on a GPU
+    batch_size: int | None = None  # None: 1 on the CPU, 4 on a GPU (cuda or mps)
     fast: bool | None = None
     fast_size: int = FAST_SIZE
     guide_radius: int = 2  # in working-resolution pixels
@@ -132,13 +134,41 @@ class InferenceConfig:
     precision: str = "auto"
     channels_last: bool | None = None  # None: on CUDA only (on the CPU it measured slower)
 
+    def for_device(self, device_type: str) -> InferenceConfig:
+        """Every device-dependent default filled in for ``device_type`` (batch size, precision,
+        memory layout), as `TrainConfig.for_device` does for training; resolving twice is harmless.
+        The fast path also depends on the frame size: `fast_for`."""
+        batch = self.batch_size if self.batch_size is not None else (4 if on_gpu(device_type) else 1)
+        return replace(self, batch_size=max(1, batch),
+                       precision=_precision(self.precision, device_type, cuda_default="fp16"),
+                       channels_last=_channels_last(self.channels_last, device_type))
+
     def fast_for(self, height: int, width: int, device_type: str) -> bool:
         """Whether frames of this size take the fast path on ``device_type``."""
         if max(height, width) <= self.fast_size:
             return False  # nothing to gain: the working size is the frame size
         if self.fast is not None:
             return self.fast
-        return device_type == "cpu" and max(height, width) > FAST_ABOVE
+        return not on_gpu(device_type) and max(height, width) > FAST_ABOVE
+
+
+def on_gpu(device_type: str) -> bool:
+    return device_type in GPU_TYPES
+
+
+def _precision(name: str, device_type: str, cuda_default: str) -> str:
+    """``auto``: 16-bit on CUDA (its tensor cores; fp16 for stylizing, bf16 for training, see
+    devices.dtype_of), fp32 elsewhere: laptop CPUs have no fast 16-bit units and MPS autocast is
+    not what we measured."""
+    if name != "auto":
+        return name
+    return cuda_default if device_type == "cuda" else "fp32"
+
+
+def _channels_last(value: bool | None, device_type: str) -> bool:
+    """``None``: channels-last on CUDA only (cuDNN's tensor-core kernels want it; on the CPU it
+    measured slower)."""
+    return device_type == "cuda" if value is None else value
 
 
 @dataclass(frozen=True)

@@ -47,12 +47,11 @@ def synchronize(device: torch.device) -> None:
 _DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
-def resolve_precision(name: str, device: torch.device, auto_gpu: torch.dtype = torch.float16) -> torch.dtype:
-    """``auto``: ``auto_gpu`` on a CUDA GPU, fp32 elsewhere (laptop CPUs have no fast 16-bit
-    units). Stylizing defaults to fp16: on trained models it stays within 0.1 level of fp32
-    (p99 1 level), bf16 drifts 0.8 (p99 7) for the same speed on tensor cores."""
-    if name == "auto":
-        return auto_gpu if device.type == "cuda" else torch.float32
-    if name not in _DTYPES:
-        raise VidstyleError(f"--precision {name} is unknown; use one of auto, {', '.join(_DTYPES)}")
-    return _DTYPES[name]
+def dtype_of(precision: str) -> torch.dtype:
+    """The torch dtype of a resolved precision name (see `TrainConfig.for_device` and
+    `InferenceConfig.for_device`, which turn ``auto`` into one: fp16 for stylizing on CUDA — on
+    trained models within 0.1 level of fp32, p99 1 level, where bf16 drifts 0.8, p99 7, for the
+    same speed — bf16 for training, fp32 elsewhere)."""
+    if precision not in _DTYPES:
+        raise VidstyleError(f"--precision {precision} is unknown; use one of auto, {', '.join(_DTYPES)}")
+    return _DTYPES[precision]

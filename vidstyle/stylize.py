@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from vidstyle.config import InferenceConfig
-from vidstyle.devices import cudnn_autotune, resolve_precision
+from vidstyle.devices import cudnn_autotune, dtype_of
 from vidstyle.generator import HRNetGenerator
 from vidstyle.guided import apply_affine, downscale, fit_affine
 from vidstyle.images import long_side_shape
@@ -29,13 +29,11 @@ class Stylizer:
     """
 
     def __init__(self, generator: HRNetGenerator, config: InferenceConfig | None = None) -> None:
-        self.config = config or InferenceConfig()
         self.device = next(generator.parameters()).device
-        on_cuda = self.device.type == "cuda"
-        self.batch_size = max(1, self.config.batch_size or (4 if on_cuda else 1))
-        self.dtype = resolve_precision(self.config.precision, self.device)
-        cl = self.config.channels_last
-        self.channels_last = on_cuda if cl is None else cl
+        self.config = (config or InferenceConfig()).for_device(self.device.type)
+        self.batch_size = self.config.batch_size
+        self.dtype = dtype_of(self.config.precision)
+        self.channels_last = self.config.channels_last
         model = copy.deepcopy(generator).eval().requires_grad_(False)
         if self.channels_last:
             model = model.to(memory_format=torch.channels_last)

@@ -14,7 +14,7 @@ from torch import nn
 from tqdm import tqdm
 
 from vidstyle.config import GeneratorConfig, TrainConfig
-from vidstyle.devices import cudnn_autotune, resolve_precision
+from vidstyle.devices import cudnn_autotune, dtype_of
 from vidstyle.errors import TrainingError
 from vidstyle.generator import HRNetGenerator
 from vidstyle.losses import PerceptualLoss
@@ -38,15 +38,11 @@ def build_generator(config: GeneratorConfig, seed: int, device: torch.device) ->
     return generator.to(device)
 
 
-def channels_last_for(config: TrainConfig, device: torch.device) -> bool:
-    """Channels-last suits cuDNN's tensor-core kernels; on the CPU it measured no faster."""
-    return device.type == "cuda" if config.channels_last is None else config.channels_last
-
-
 def loss_network_on(features: nn.Module, config: TrainConfig, device: torch.device) -> nn.Module:
     """The frozen loss network on ``device``, in the memory layout the training loop uses there."""
     features = features.to(device)
-    return features.to(memory_format=torch.channels_last) if channels_last_for(config, device) else features
+    channels_last = config.for_device(device.type).channels_last
+    return features.to(memory_format=torch.channels_last) if channels_last else features
 
 
 def train_generator(
@@ -68,9 +64,10 @@ def train_generator(
     if steps <= 0 or not contents:
         return TrainHistory()
     device = next(generator.parameters()).device
-    dtype = resolve_precision(config.precision, device, auto_gpu=torch.bfloat16)
+    config = config.for_device(device.type)
+    dtype = dtype_of(config.precision)
     autocast = torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32)
-    if channels_last_for(config, device):
+    if config.channels_last:
         generator.to(memory_format=torch.channels_last)
         contents = [c.contiguous(memory_format=torch.channels_last) for c in contents]
     with autocast:
