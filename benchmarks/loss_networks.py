@@ -57,7 +57,7 @@ def train(design: str, strength: float, content: np.ndarray, style: np.ndarray, 
     loss = build_losses(network, style, config, CPU)(*tensor.shape[-2:])
     generator = build_generator(GeneratorConfig(), 0, CPU)
     start = time.perf_counter()
-    train_generator(generator, loss, [tensor], steps, config, quiet=True)
+    train_generator(generator, loss, [tensor], steps, config)
     seconds = (time.perf_counter() - start) / steps
     with torch.no_grad():
         return to_uint8(generator(tensor))[0], seconds

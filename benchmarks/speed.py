@@ -73,9 +73,9 @@ def train_model(device: torch.device, steps: int, vgg_weights: str | None, out: 
                         device)
     generator = build_generator(GeneratorConfig(), 0, device)
     loss = losses(*content.shape[-2:])
-    train_generator(generator, loss, [content], 3, config, quiet=True)  # warm-up: kernels, autotuning
+    train_generator(generator, loss, [content], 3, config)  # warm-up: kernels, autotuning
     synchronize(device)
-    seconds = train_generator(generator, loss, [content], steps, config, quiet=True).seconds
+    seconds = train_generator(generator, loss, [content], steps, config).seconds
     synchronize(device)
     save_style_model(StyleModel(generator=generator, info={"style": STYLE.name}), out)
     return seconds / steps
@@ -110,7 +110,7 @@ def bench_clip(clip: Path, model: Path, device: torch.device, args, work: Path) 
     stab = (len(styled) - 1) / timed(lambda: stabilize(frames[1:len(styled)], styled[1:]))
     pipeline = timed(lambda: stream.transcode(clip, work / "piped.mp4", ".mp4", info, stylizer, stylizer.batch_size,
                                              EncodeConfig(), quiet, stabilizing(RunConfig().stabilize)))
-    config = RunConfig(model_path=str(model), device=device.type, inference=inference, overwrite=True, quiet=True)
+    config = RunConfig(model_path=str(model), device=device.type, inference=inference, overwrite=True)
     apply = timed(lambda: run([clip], config, quiet, output=work / "styled.mp4"))
     row = {"clip": clip.name, "size": f"{info.width}x{info.height}", "frames": len(frames),
            "transcode": len(frames) / transcode, "decode": len(frames) / decode, "stylize": stage, "stabilize": stab,

@@ -88,7 +88,7 @@ def compare_speed(device: torch.device, size: int, steps: int, rounds: int) -> N
         synchronize(device)
         t1 = time.perf_counter()
         # vidstyle's loop; a fresh optimiser per call, so compare the first call's losses only
-        history = train_generator(fast_gen, loss, [content], steps, config, quiet=True)
+        history = train_generator(fast_gen, loss, [content], steps, config)
         synchronize(device)
         t2 = time.perf_counter()
         fast_curve += history.total
@@ -111,7 +111,7 @@ def compare_precision(device: torch.device, size: int, steps: int) -> None:
         network = resolve_loss_network("random-vgg", None)
         loss = build_losses(network, load_image(STYLE).rgb, config, device)(*content.shape[-2:])
         generator = build_generator(GeneratorConfig(), 0, device)
-        curves[precision] = train_generator(generator, loss, [content], steps, config, quiet=True).total
+        curves[precision] = train_generator(generator, loss, [content], steps, config).total
     print(f"loss curves, {steps} steps at {size} px on {device.type} (fp32 | bf16 autocast):")
     for i in sorted({*range(0, steps, max(1, steps // 10)), steps - 1}):
         a, b = curves["fp32"][i], curves["bf16"][i]

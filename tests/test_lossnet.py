@@ -54,7 +54,7 @@ def test_builtin_network_moves_the_generator_towards_the_style():
     tensor = to_tensor(content, CPU)
     loss = build_losses(resolve_loss_network("pyramid", None), style, cfg, CPU)(*tensor.shape[-2:])
     generator = build_generator(__import__("vidstyle.config").config.GeneratorConfig(), 0, CPU)
-    history = train_generator(generator, loss, [tensor], 80, cfg, quiet=True)
+    history = train_generator(generator, loss, [tensor], 80, cfg)
     assert np.mean(history.style[-10:]) < 0.5 * history.style[0]
     with torch.no_grad():
         out = to_uint8(generator(tensor))[0]

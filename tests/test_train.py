@@ -25,7 +25,7 @@ def tiny_pair():
 def _train(tiny_pair, steps, seed=0):
     content, loss, cfg = tiny_pair
     g = build_generator(GeneratorConfig(), seed, CPU)
-    history = train_generator(g, loss, [content], steps, cfg, quiet=True)
+    history = train_generator(g, loss, [content], steps, cfg)
     return g, history
 
 
@@ -91,8 +91,20 @@ def test_stability_term_makes_the_output_steadier_under_input_noise(tiny_pair):
     moved = {}
     for weight in (0.0, 3000.0):  # large: on this tiny, calm pair the default 30 has little to correct
         g = build_generator(GeneratorConfig(), 0, CPU)
-        train_generator(g, loss, [content], 40, replace(cfg, stability_weight=weight), quiet=True)
+        train_generator(g, loss, [content], 40, replace(cfg, stability_weight=weight))
         with torch.no_grad():
             noise = torch.Generator().manual_seed(1)
             moved[weight] = float(np.mean([_instability(g, content, g(content), noise) for _ in range(4)]))
     assert moved[3000.0] < 0.7 * moved[0.0]
+
+
+def test_training_reports_through_the_callers_reporter(tiny_pair, capsys):
+    from vidstyle.reporting import Reporter
+
+    content, loss, cfg = tiny_pair
+    seen = []
+    reporter = Reporter(quiet=True, progress=lambda what, done, total: seen.append((what, done, total)))
+    train_generator(build_generator(GeneratorConfig(), 0, CPU), loss, [content], 3, cfg, desc="tuning",
+                    reporter=reporter)
+    assert seen == [("tuning", 1, 3), ("tuning", 2, 3), ("tuning", 3, 3)]
+    assert capsys.readouterr().err == ""  # quiet: no bar drawn

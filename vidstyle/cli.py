@@ -164,7 +164,7 @@ def command(inputs: tuple[Path, ...], output: Path | None, out_dir: Path | None,
     from vidstyle.pipeline import run as run_pipeline  # torch loads here, not for --help/--version
     from vidstyle.reporting import Reporter
 
-    config = _run_config(quiet=quiet, **options)
+    config = _run_config(**options)
     reporter = Reporter(quiet)
     results = run_pipeline(list(inputs), config, reporter, output=output, out_dir=out_dir)
     if len(inputs) > 1:
@@ -175,7 +175,7 @@ def command(inputs: tuple[Path, ...], output: Path | None, out_dir: Path | None,
 def _run_config(*, style, steps, train_size, strength, loss_network, preview_only, content_weight, style_weight,
                 stability, keyframe, finetune_frames,
                 finetune_steps, batch_size, fast, fast_size, precision, crf, preset, device, seed, vgg_weights,
-                model_path, save_model, stabilize, stabilize_strength, overwrite, quiet, strict,
+                model_path, save_model, stabilize, stabilize_strength, overwrite, strict,
                 max_pixels) -> RunConfig:
     train = TrainConfig(steps=steps, train_size=train_size, content_weight=content_weight, style_weight=style_weight,
                         strength=strength, loss_network=loss_network, stability_weight=stability, seed=seed,
@@ -187,7 +187,7 @@ def _run_config(*, style, steps, train_size, strength, loss_network, preview_onl
         inference=InferenceConfig(batch_size=batch_size, fast=fast, fast_size=fast_size, precision=precision),
         device=device, keyframe=keyframe, vgg_weights=vgg_weights or None,
         model_path=str(model_path) if model_path else None, save_model=str(save_model) if save_model else None,
-        overwrite=overwrite, quiet=quiet, strict=strict, max_pixels=max_pixels, preview_only=preview_only,
+        overwrite=overwrite, strict=strict, max_pixels=max_pixels, preview_only=preview_only,
     )
 
 

@@ -186,7 +186,6 @@ class RunConfig:
     model_path: str | None = None  # load a saved style model instead of training
     save_model: str | None = None  # save the trained style model here
     overwrite: bool = False
-    quiet: bool = False
     preview_only: bool = False  # stop after writing the preview image
     strict: bool = False  # fail, instead of warning, when a clip delivers fewer frames than announced
     max_pixels: int = DEFAULT_MAX_PIXELS  # largest frame or image accepted (see limits.py)

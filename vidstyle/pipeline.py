@@ -148,8 +148,8 @@ class StyleSession:
             return
         if cfg.style is None:
             raise InputError("no style image given; pass --style IMAGE (or --model FILE to reuse a trained model)")
-        self.network = resolve_loss_network(self.train_config.loss_network, cfg.vgg_weights, progress=not cfg.quiet,
-                                            notice=self.reporter.notice)
+        self.network = resolve_loss_network(self.train_config.loss_network, cfg.vgg_weights,
+                                            progress=not self.reporter.quiet, notice=self.reporter.notice)
         self.reporter.info(f"loss network: {self.network.source}")
         self._losses = build_losses(self.network, self.style_rgb, self.train_config, self.device)
 
@@ -164,7 +164,7 @@ class StyleSession:
         tuned = copy.deepcopy(self._base)
         contents = [self._content_tensor(f) for f in [keyframe, *extra_frames]]
         history = train_generator(tuned, self._loss_for(contents[0]), contents, self.train_config.finetune_steps,
-                                  self.train_config, desc="fine-tuning", quiet=self.config.quiet)
+                                  self.train_config, desc="fine-tuning", reporter=self.reporter)
         self.reporter.info(f"fine-tuned on {len(contents)} frames in {history.seconds:.1f}s")
         return tuned
 
@@ -175,7 +175,7 @@ class StyleSession:
         h, w = content.shape[-2:]
         self.reporter.info(f"training the style model: {tc.steps} steps at {w}x{h} on {self.device.type}")
         history = train_generator(generator, self._loss_for(content), [content], tc.steps, tc,
-                                  quiet=self.config.quiet)
+                                  reporter=self.reporter)
         if history.total:
             self.reporter.info(f"trained in {history.seconds:.1f}s (loss {history.total[0]:.4g} -> "
                                f"{history.total[-1]:.4g})")

@@ -1,6 +1,7 @@
 """Training the generator: Adam on the perceptual loss, one content frame per step.
 
-The progress bar belongs to this loop; the device is taken from the generator.
+The progress bar belongs to this loop (through the caller's `Reporter`); the device is taken
+from the generator.
 """
 
 from __future__ import annotations
@@ -11,13 +12,13 @@ from dataclasses import dataclass, field
 
 import torch
 from torch import nn
-from tqdm import tqdm
 
 from vidstyle.config import GeneratorConfig, TrainConfig
 from vidstyle.devices import cudnn_autotune, dtype_of
 from vidstyle.errors import TrainingError
 from vidstyle.generator import HRNetGenerator
 from vidstyle.losses import PerceptualLoss
+from vidstyle.reporting import Reporter
 
 
 @dataclass
@@ -53,7 +54,7 @@ def train_generator(
     config: TrainConfig,
     *,
     desc: str = "training",
-    quiet: bool = False,
+    reporter: Reporter | None = None,
 ) -> TrainHistory:
     """Optimise ``generator`` in place for ``steps`` steps, cycling through ``contents``.
 
@@ -78,9 +79,9 @@ def train_generator(
     history = TrainHistory()
     noise = torch.Generator(device=device).manual_seed(config.seed)
     start = time.perf_counter()
-    with tqdm(range(steps), desc=desc, unit="step", disable=quiet, leave=False, dynamic_ncols=True) as bar, \
-            cudnn_autotune(device):
-        for step in bar:
+    reporter = reporter or Reporter(quiet=True)
+    with reporter.bar(steps, desc, "step") as bar, cudnn_autotune(device):
+        for step in range(steps):
             index = step % len(contents)
             optimizer.zero_grad(set_to_none=True)
             with autocast:
@@ -100,7 +101,8 @@ def train_generator(
                                     "lower --style-weight or --content-weight, or train at another --train-size")
             if step % 5 == 0 or step == steps - 1:
                 bar.set_postfix(loss=f"{history.total[-1]:.4g}", content=f"{history.content[-1]:.3g}",
-                                style=f"{history.style[-1]:.3g}", refresh=False)
+                                style=f"{history.style[-1]:.3g}")
+            bar.update(1)
     generator.eval()
     history.seconds = time.perf_counter() - start
     return history
