@@ -12,23 +12,20 @@ One style model is trained (on the clip's middle frame) and applied twice, `--fa
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 from pathlib import Path
 
+from clips import PAINTING as STYLE
+from clips import panning_clip
+
+from vidstyle import reader
+from vidstyle.cli import main as vidstyle
+from vidstyle.config import FAST_SIZE
+from vidstyle.evaluate import evaluate
+from vidstyle.images import save_image
+
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "benchmarks"))
-
-from clips import PAINTING as STYLE  # noqa: E402
-from clips import panning_clip  # noqa: E402
-
-from vidstyle import reader  # noqa: E402
-from vidstyle.cli import main as vidstyle  # noqa: E402
-from vidstyle.config import FAST_SIZE  # noqa: E402
-from vidstyle.evaluate import evaluate  # noqa: E402
-from vidstyle.images import save_image  # noqa: E402
 
 
 def main() -> None:

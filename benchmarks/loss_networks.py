@@ -35,6 +35,7 @@ from vidstyle.tensors import to_tensor, to_uint8
 from vidstyle.train import build_generator, train_generator
 
 REPO = Path(__file__).resolve().parent.parent
+
 SHARED = REPO.parent / "shared" / "data"
 CPU = torch.device("cpu")
 JUDGES = ("pyramid", "random-vgg")

@@ -17,11 +17,10 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "benchmarks"))
+from clips import PAINTING as STYLE
+from clips import panning_clip
 
-from clips import PAINTING as STYLE  # noqa: E402
-from clips import panning_clip  # noqa: E402
+REPO = Path(__file__).resolve().parent.parent
 
 
 def vidstyle(args: list[str]) -> tuple[float, float]:

@@ -13,23 +13,20 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 import time
-from fractions import Fraction
 from pathlib import Path
 
-import av
 import cv2
 import numpy as np
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+from vidstyle import reader, stream
+from vidstyle.cli import main as vidstyle
+from vidstyle.config import EncodeConfig
+from vidstyle.evaluate import evaluate
+from vidstyle.reporting import Reporter
+from vidstyle.synthetic import pan_over, write_clip
 
-from vidstyle import reader, stream  # noqa: E402
-from vidstyle.cli import main as vidstyle  # noqa: E402
-from vidstyle.config import EncodeConfig  # noqa: E402
-from vidstyle.evaluate import evaluate  # noqa: E402
-from vidstyle.reporting import Reporter  # noqa: E402
+REPO = Path(__file__).resolve().parent.parent
 
 DATA = REPO.parent / "shared" / "data" / "photoreal"
 
@@ -42,34 +39,24 @@ def motion_clip(out: Path, scene: Path, thing: Path, size=(320, 180), frames=50,
     """A camera that pans and zooms over a photo, and a textured disc moving across it."""
     photo, texture = load_rgb(scene), load_rgb(thing)
     w, h = size
-    ph, pw = photo.shape[:2]
     radius = int(0.16 * h)
     patch = cv2.resize(texture[: texture.shape[0] // 2, : texture.shape[1] // 2], (2 * radius, 2 * radius))
     yy, xx = np.mgrid[-radius:radius, -radius:radius]
     alpha = np.clip(radius - np.hypot(xx, yy), 0, 1)[..., None]
-    with av.open(str(out), "w") as container:
-        stream = container.add_stream("libx264", rate=fps)
-        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
-        stream.options = {"crf": "16", "preset": "medium"}
-        for i in range(frames):
-            t = i / (frames - 1)
-            zoom = (0.75 - 0.1 * t) * pw / w  # source pixels per output pixel, zooming in
-            cx = pw * (0.35 + 0.3 * t) + 8 * math.sin(7 * t)  # pan with a little hand shake
-            cy = ph * 0.5 + 6 * math.cos(5 * t)
-            matrix = np.float32([[1 / zoom, 0, w / 2 - cx / zoom], [0, 1 / zoom, h / 2 - cy / zoom]])
-            frame = cv2.warpAffine(photo, matrix, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
-            ox, oy = int(w * (0.1 + 0.8 * t)) - radius, int(h * (0.3 + 0.4 * abs(math.sin(3 * t)))) - radius
-            x0, y0 = max(ox, 0), max(oy, 0)
-            x1, y1 = min(ox + 2 * radius, w), min(oy + 2 * radius, h)
-            if x1 > x0 and y1 > y0:
-                sub = (slice(y0 - oy, y1 - oy), slice(x0 - ox, x1 - ox))
-                region = frame[y0:y1, x0:x1].astype(np.float32)
-                frame[y0:y1, x0:x1] = (region * (1 - alpha[sub]) + patch[sub] * alpha[sub]).astype(np.uint8)
-            vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
-            vf.pts, vf.time_base = i, Fraction(1, fps)
-            container.mux(stream.encode(vf))
-        container.mux(stream.encode(None))
-    return out
+
+    def frame(i: int) -> np.ndarray:
+        t = i / (frames - 1)
+        view = pan_over(photo, w, h, t, zoom=(0.75, 0.1), shake=(8, 6), wobble=(7, 5), interpolation=cv2.INTER_LINEAR)
+        ox, oy = int(w * (0.1 + 0.8 * t)) - radius, int(h * (0.3 + 0.4 * abs(math.sin(3 * t)))) - radius
+        x0, y0 = max(ox, 0), max(oy, 0)
+        x1, y1 = min(ox + 2 * radius, w), min(oy + 2 * radius, h)
+        if x1 > x0 and y1 > y0:
+            sub = (slice(y0 - oy, y1 - oy), slice(x0 - ox, x1 - ox))
+            region = view[y0:y1, x0:x1].astype(np.float32)
+            view[y0:y1, x0:x1] = (region * (1 - alpha[sub]) + patch[sub] * alpha[sub]).astype(np.uint8)
+        return view
+
+    return write_clip(out, (frame(i) for i in range(frames)), rate=fps, crf=16, preset="medium", audio=None)
 
 
 def run_peer(src: Path, out: Path, style: Path) -> bool:

@@ -25,33 +25,29 @@ from __future__ import annotations
 
 import argparse
 import resource
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import torch
+from clips import PAINTING as STYLE
+from clips import panning_clip
+
+from vidstyle import reader, stream
+from vidstyle.checkpoint import StyleModel, load_style_model, save_style_model
+from vidstyle.config import EncodeConfig, GeneratorConfig, InferenceConfig, RunConfig, TrainConfig
+from vidstyle.devices import resolve_device, synchronize
+from vidstyle.images import load_image, resize_long_side
+from vidstyle.lossnet import build_losses, resolve_loss_network
+from vidstyle.pipeline import stylize_paths
+from vidstyle.reporting import Reporter
+from vidstyle.runtime import tune_allocator
+from vidstyle.stabilize import stabilizer_step
+from vidstyle.stylize import Stylizer
+from vidstyle.tensors import to_tensor
+from vidstyle.train import build_generator, train_generator
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "benchmarks"))
-
-from clips import PAINTING as STYLE  # noqa: E402
-from clips import panning_clip  # noqa: E402
-
-from vidstyle import reader, stream  # noqa: E402
-from vidstyle.checkpoint import StyleModel, load_style_model, save_style_model  # noqa: E402
-from vidstyle.config import EncodeConfig, GeneratorConfig, InferenceConfig, RunConfig, TrainConfig  # noqa: E402
-from vidstyle.devices import resolve_device, synchronize  # noqa: E402
-from vidstyle.images import load_image, resize_long_side  # noqa: E402
-from vidstyle.lossnet import build_losses, resolve_loss_network  # noqa: E402
-from vidstyle.pipeline import run  # noqa: E402
-from vidstyle.reporting import Reporter  # noqa: E402
-from vidstyle.runtime import tune_allocator  # noqa: E402
-from vidstyle.stabilize import stabilizing  # noqa: E402
-from vidstyle.stylize import Stylizer  # noqa: E402
-from vidstyle.tensors import to_tensor  # noqa: E402
-from vidstyle.train import build_generator, train_generator  # noqa: E402
 
 
 def peak_rss_mb() -> float:
@@ -105,13 +101,13 @@ def bench_clip(clip: Path, model: Path, device: torch.device, args, work: Path) 
     stylizer = Stylizer(generator, inference)
     stage = stage_fps(frames, stylizer, stylizer.batch_size, device)
     styled = [stylizer.one(f) for f in frames[:10]]
-    stabilize = stabilizing(RunConfig().stabilize)
+    stabilize = stabilizer_step(RunConfig().stabilize)
     stabilize(frames[:1], styled[:1])
     stab = (len(styled) - 1) / timed(lambda: stabilize(frames[1:len(styled)], styled[1:]))
     pipeline = timed(lambda: stream.transcode(clip, work / "piped.mp4", ".mp4", info, stylizer, stylizer.batch_size,
-                                             EncodeConfig(), quiet, stabilizing(RunConfig().stabilize)))
+                                             EncodeConfig(), quiet, stabilizer_step(RunConfig().stabilize)))
     config = RunConfig(model_path=str(model), device=device.type, inference=inference, overwrite=True)
-    apply = timed(lambda: run([clip], config, quiet, output=work / "styled.mp4"))
+    apply = timed(lambda: stylize_paths([clip], config, quiet, output=work / "styled.mp4"))
     row = {"clip": clip.name, "size": f"{info.width}x{info.height}", "frames": len(frames),
            "transcode": len(frames) / transcode, "decode": len(frames) / decode, "stylize": stage, "stabilize": stab,
            "pipeline": len(frames) / pipeline,

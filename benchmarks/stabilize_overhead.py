@@ -9,21 +9,19 @@ Prints per-frame milliseconds of the generator, of the stabilizer, and their rat
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
 import torch
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+from vidstyle.config import GeneratorConfig, StabilizeConfig
+from vidstyle.reader import iter_rgb
+from vidstyle.runtime import tune_allocator
+from vidstyle.stabilize import TemporalStabilizer
+from vidstyle.stylize import Stylizer
+from vidstyle.train import build_generator
 
-from vidstyle.config import GeneratorConfig, StabilizeConfig  # noqa: E402
-from vidstyle.reader import iter_rgb  # noqa: E402
-from vidstyle.runtime import tune_allocator  # noqa: E402
-from vidstyle.stabilize import TemporalStabilizer  # noqa: E402
-from vidstyle.stylize import Stylizer  # noqa: E402
-from vidstyle.train import build_generator  # noqa: E402
+REPO = Path(__file__).resolve().parent.parent
 
 
 def main() -> None:

@@ -18,24 +18,22 @@ Timings are interleaved in one process.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
 import torch
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+from vidstyle.config import GeneratorConfig, TrainConfig
+from vidstyle.devices import resolve_device, synchronize
+from vidstyle.images import load_image, resize_long_side, resize_to_area
+from vidstyle.losses import gram_matrix
+from vidstyle.lossnet import PLANS, VGG19, LossNetwork, build_losses, resolve_loss_network, weights_for
+from vidstyle.runtime import tune_allocator
+from vidstyle.tensors import to_tensor
+from vidstyle.train import build_generator, train_generator
+from vidstyle.vgg import load_vgg_features
 
-from vidstyle.config import GeneratorConfig, TrainConfig  # noqa: E402
-from vidstyle.devices import resolve_device, synchronize  # noqa: E402
-from vidstyle.images import load_image, resize_long_side, resize_to_area  # noqa: E402
-from vidstyle.losses import gram_matrix  # noqa: E402
-from vidstyle.lossnet import PLANS, VGG19, LossNetwork, build_losses, resolve_loss_network, weights_for  # noqa: E402
-from vidstyle.runtime import tune_allocator  # noqa: E402
-from vidstyle.tensors import to_tensor  # noqa: E402
-from vidstyle.train import build_generator, train_generator  # noqa: E402
-from vidstyle.vgg import load_vgg_features  # noqa: E402
+REPO = Path(__file__).resolve().parent.parent
 
 STYLE = REPO / "samples" / "starry_night.jpg"
 CONTENT = REPO / "samples" / "the_scream.jpg"

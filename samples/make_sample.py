@@ -5,18 +5,18 @@ camera pans, a bouncing ball as a moving object, a grain texture for detail) at 
 25 fps, 4 seconds, with a synthesized stereo tune as an AAC track. Everything in it is
 generated here, so the clip can ship under the project's licence.
 
-Run: python samples/make_sample.py [OUTPUT]   (needs numpy, pillow and av)
+Run: python samples/make_sample.py [OUTPUT]   (needs vidstyle installed: pip install -e .)
 """
 
 from __future__ import annotations
 
 import sys
-from fractions import Fraction
 from pathlib import Path
 
-import av
 import numpy as np
 from PIL import Image
+
+from vidstyle.synthetic import write_clip
 
 WIDTH, HEIGHT, FPS, SECONDS = 480, 270, 25, 4
 SAMPLE_RATE = 44100
@@ -78,29 +78,9 @@ def tune(seconds: float) -> np.ndarray:
 
 def main(path: Path) -> None:
     grain = np.random.default_rng(7).random((HEIGHT * SS, WIDTH * SS, 1)).astype(np.float32)
-    with av.open(str(path), "w", options={"movflags": "+faststart"}) as out:
-        vs = out.add_stream("libx264", rate=FPS)
-        vs.width, vs.height, vs.pix_fmt = WIDTH, HEIGHT, "yuv420p"
-        vs.options = {"crf": "20", "preset": "slow"}
-        aus = out.add_stream("aac", rate=SAMPLE_RATE)
-        aus.layout = "stereo"
-        aus.bit_rate = 96000
-        for i in range(FPS * SECONDS):
-            frame = av.VideoFrame.from_ndarray(render_frame(i / FPS, grain), format="rgb24")
-            frame.pts = i
-            frame.time_base = Fraction(1, FPS)
-            out.mux(vs.encode(frame))
-        out.mux(vs.encode(None))
-        audio = tune(SECONDS)
-        chunk = 1024
-        for start in range(0, audio.shape[1], chunk):
-            part = np.ascontiguousarray(audio[:, start:start + chunk])
-            frame = av.AudioFrame.from_ndarray(part, format="fltp", layout="stereo")
-            frame.sample_rate = SAMPLE_RATE
-            frame.pts = start
-            frame.time_base = Fraction(1, SAMPLE_RATE)
-            out.mux(aus.encode(frame))
-        out.mux(aus.encode(None))
+    frames = (render_frame(i / FPS, grain) for i in range(FPS * SECONDS))
+    write_clip(path, frames, rate=FPS, crf=20, preset="slow", sound=tune(SECONDS), sound_rate=SAMPLE_RATE,
+               audio_bit_rate=96000, options={"movflags": "+faststart"})
 
 
 if __name__ == "__main__":

@@ -1,17 +1,18 @@
-import sys
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent))
-
-REPO = Path(__file__).resolve().parent.parent
-SAMPLES = REPO / "samples"
+from support import SAMPLES, make_clip
 
 
 @pytest.fixture
 def style_path() -> Path:
     return SAMPLES / "starry_night.jpg"
+
+
+@pytest.fixture
+def clip(tmp_path) -> Path:
+    """A 5-frame 96x64 H.264 clip with an AAC track."""
+    return make_clip(tmp_path / "clip.mp4", frames=5)
 
 
 @pytest.fixture(autouse=True)

@@ -26,11 +26,10 @@ from pathlib import Path
 
 import av
 import numpy as np
-
-sys.path.insert(0, str(Path(__file__).parent))
-from media import make_clip  # noqa: E402
+from support import make_clip
 
 OUTCOMES = ("clean_error", "success", "bad_success", "traceback", "internal_error", "hang", "signal")
+
 
 
 @dataclass

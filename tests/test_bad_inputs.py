@@ -11,9 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from media import make_clip
 from PIL import Image
-from support import FAST, error_line, leftovers, snapshot
+from support import FAST, error_line, leftovers, make_clip, snapshot
 
 
 def _world(root: Path, style_path: Path) -> dict[str, Path]:

@@ -7,26 +7,11 @@ import sys
 
 import numpy as np
 import pytest
-from media import make_clip, read_clip
 from PIL import Image
+from support import FAST, leftovers, make_clip, read_clip, run
 
 from vidstyle import __version__
 from vidstyle.cli import main
-
-FAST = ["--steps", "2", "--train-size", "64", "--device", "cpu", "-q"]
-
-
-def run(*args):
-    return main([str(a) for a in args])
-
-
-def _leftovers(folder):
-    return sorted(p.name for p in folder.iterdir() if ".partial" in p.name)
-
-
-@pytest.fixture
-def clip(tmp_path):
-    return make_clip(tmp_path / "clip.mp4", frames=5)
 
 
 @pytest.fixture
@@ -41,7 +26,7 @@ def test_video_default_output_beside_the_input(clip, style_path):
     assert run(clip, "--style", style_path, *FAST) == 0
     out = clip.with_name("clip_styled.mp4")
     assert read_clip(out).frames == 5
-    assert _leftovers(clip.parent) == []
+    assert leftovers(clip.parent) == []
 
 
 def test_image_mode_keeps_size_and_writes_png(photo, style_path):
@@ -69,7 +54,7 @@ def test_folder_of_frames_keeps_names(tmp_path, photo, style_path):
     out = tmp_path / "frames_styled"
     assert sorted(p.name for p in out.iterdir()) == ["f000.jpg", "f001.jpg", "f002.jpg"]
     assert Image.open(out / "f001.jpg").size == (61, 45)
-    assert _leftovers(tmp_path) == []
+    assert leftovers(tmp_path) == []
 
 
 def test_batch_trains_once_and_survives_a_bad_input(tmp_path, clip, photo, style_path, capsys):
@@ -246,7 +231,7 @@ def test_fast_path_video_keeps_frames_timestamps_size_and_audio(tmp_path, style_
     assert fast.frames == before.frames == 8 and fast.pts == before.pts
     assert fast.size == (200, 120) and fast.audio == before.audio
     assert not np.array_equal(fast.first_rgb, full.first_rgb)  # it did take another path
-    assert _leftovers(tmp_path) == []
+    assert leftovers(tmp_path) == []
 
 
 def test_unknown_precision_is_a_usage_error(clip, style_path, capsys):

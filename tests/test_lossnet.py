@@ -4,9 +4,8 @@ stylizes), the choice between networks, the strength knob, the preview, and eval
 import numpy as np
 import pytest
 import torch
-from media import make_clip, read_clip
 from PIL import Image
-from support import FAST, error_line, run
+from support import FAST, error_line, make_clip, read_clip, run
 
 from vidstyle.config import TrainConfig
 from vidstyle.evaluate import evaluate, is_cut

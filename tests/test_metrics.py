@@ -6,7 +6,7 @@ from fractions import Fraction
 import cv2
 import numpy as np
 import pytest
-from media import make_clip
+from support import make_clip
 
 from vidstyle.cli import main
 from vidstyle.flow import FlowEstimator, gray, motion

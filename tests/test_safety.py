@@ -13,17 +13,11 @@ import av
 import numpy as np
 import pytest
 import torch
-from media import make_clip, read_clip
 from PIL import Image
-from support import FAST, error_line, leftovers, run, snapshot
+from support import FAST, error_line, leftovers, make_clip, read_clip, run, snapshot
 
 from vidstyle import reader, stream
 from vidstyle.sources import VideoSource, training_frames
-
-
-@pytest.fixture
-def clip(tmp_path):
-    return make_clip(tmp_path / "clip.mp4", frames=5)
 
 
 @pytest.fixture

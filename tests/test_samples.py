@@ -1,9 +1,11 @@
 """End to end on the bundled samples, as the README's first command runs it (built-in loss network, few steps)."""
 
-from conftest import SAMPLES
-from media import read_clip
+
+import numpy as np
+from support import SAMPLES, read_clip
 
 from vidstyle.cli import main
+from vidstyle.images import load_image
 
 
 def test_bundled_clip_end_to_end(tmp_path):
@@ -20,9 +22,15 @@ def test_bundled_clip_end_to_end(tmp_path):
     assert after.duration == before.duration
 
 
-def test_bundled_styles_are_images():
-    from PIL import Image
-
-    for name in ("starry_night.jpg", "the_scream.jpg"):
-        with Image.open(SAMPLES / name) as im:
-            assert max(im.size) <= 512
+def test_bundled_styles_are_real_paintings():
+    """Each bundled style decodes to a textured RGB picture of at most 512 px with its own
+    palette: Starry Night's night blues, The Scream's sunset oranges."""
+    starry, scream = (load_image(SAMPLES / name) for name in ("starry_night.jpg", "the_scream.jpg"))
+    for image in (starry, scream):
+        assert image.rgb.dtype == np.uint8 and image.rgb.ndim == 3 and image.alpha is None
+        assert 256 <= max(image.rgb.shape[:2]) <= 512
+        assert image.rgb.std() > 40  # texture and contrast, not a flat or blank file
+    r, g, b = starry.rgb.reshape(-1, 3).mean(axis=0)
+    assert b > r + 20
+    r, g, b = scream.rgb.reshape(-1, 3).mean(axis=0)
+    assert r > b + 40

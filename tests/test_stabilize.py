@@ -1,7 +1,7 @@
 """The stabilizer: less flicker where the scene moves coherently, no ghosting across a cut."""
 
 import numpy as np
-from media import make_clip, read_clip
+from support import make_clip, read_clip
 from test_metrics import accumulate, panned
 
 from vidstyle import reader

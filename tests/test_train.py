@@ -70,7 +70,7 @@ def test_training_does_not_change_the_content_tensor(tiny_pair):
 def test_trained_model_draws_no_line_along_the_borders(tiny_pair):
     """Zero-padded convolutions leave a bright or dark line along the image's edges once
     trained; the generator's replicated margin keeps it out (32-44 levels without it)."""
-    from media import smooth
+    from support import smooth
 
     g, _ = _train(tiny_pair, 40)
     with torch.inference_mode():

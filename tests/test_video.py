@@ -4,22 +4,13 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
-from media import make_clip, pattern, read_clip, smooth
+from support import FAST, make_clip, pattern, read_clip, run, smooth, stylize_clip
 
 from vidstyle import reader, stream
-from vidstyle.cli import main
 from vidstyle.config import EncodeConfig
 from vidstyle.errors import InputError
 from vidstyle.reporting import Reporter
 from vidstyle.sources import VideoSource, parse_keyframe, training_frames
-
-FAST = ["--steps", "2", "--train-size", "64", "--device", "cpu", "-q"]
-
-
-def stylize(src, out, style, *extra):
-    code = main([str(src), "--style", str(style), "-o", str(out), *FAST, *extra])
-    assert code == 0
-    return read_clip(out)
 
 
 def identity_transcode(src, out, suffix=None, messages=None):
@@ -34,7 +25,7 @@ def identity_transcode(src, out, suffix=None, messages=None):
 def test_2997_fps_with_aac_keeps_frames_timestamps_and_audio(tmp_path, style_path):
     src = make_clip(tmp_path / "ntsc.mp4", frames=15, time_base=Fraction(1, 30000), rate=Fraction(30000, 1001))
     before = read_clip(src)
-    after = stylize(src, tmp_path / "out.mp4", style_path)
+    after = stylize_clip(src, tmp_path / "out.mp4", style_path)
     assert after.frames == before.frames == 15
     assert after.pts == before.pts and after.time_base == before.time_base
     assert after.rate == Fraction(30000, 1001)
@@ -50,7 +41,7 @@ def test_variable_frame_rate_stays_variable(tmp_path, style_path):
     pts = [0, 40, 90, 100, 180, 260, 270, 400, 410, 500]
     src = make_clip(tmp_path / "vfr.mp4", frames=len(pts), time_base=Fraction(1, 1000), pts=pts)
     before = read_clip(src)
-    after = stylize(src, tmp_path / "out.mp4", style_path)
+    after = stylize_clip(src, tmp_path / "out.mp4", style_path)
     assert after.times == pytest.approx(before.times, abs=1e-6)
     gaps = np.diff(after.times)
     assert gaps.max() > 3 * gaps.min()
@@ -60,7 +51,7 @@ def test_odd_size_and_rotation_are_kept(tmp_path, style_path):
     src = make_clip(tmp_path / "rot.mp4", width=318, height=242, frames=4, rotation=90)
     before = read_clip(src)
     assert before.rotation == 90
-    after = stylize(src, tmp_path / "out.mp4", style_path)
+    after = stylize_clip(src, tmp_path / "out.mp4", style_path)
     assert after.size == (318, 242) and after.rotation == 90 and after.frames == 4
 
 
@@ -135,7 +126,14 @@ def test_bad_keyframe_spec(spec):
         parse_keyframe(spec)
 
 
-def test_finetuning_on_more_frames_runs(tmp_path, style_path):
+def test_finetuning_on_more_frames_changes_the_model(tmp_path, style_path, capsys):
     src = make_clip(tmp_path / "f.mp4", frames=6)
-    after = stylize(src, tmp_path / "out.mp4", style_path, "--finetune-frames", "2", "--finetune-steps", "2")
-    assert after.frames == 6
+    plain = stylize_clip(src, tmp_path / "plain.mp4", style_path)
+    out = tmp_path / "tuned.mp4"
+    loud = [a for a in FAST if a != "-q"]
+    assert run(src, "--style", style_path, "-o", out, *loud, "--finetune-frames", "2", "--finetune-steps", "2") == 0
+    assert "fine-tuned on 3 frames" in capsys.readouterr().err  # the keyframe and 2 more
+    tuned = read_clip(out)
+    assert tuned.frames == 6 and tuned.pts == plain.pts
+    change = np.abs(tuned.first_rgb.astype(int) - plain.first_rgb.astype(int)).mean()
+    assert change > 0.5, change  # the same seed and keyframe: only the fine-tuning differs

@@ -161,12 +161,12 @@ def command(inputs: tuple[Path, ...], output: Path | None, out_dir: Path | None,
     """
     if not inputs:
         raise click.UsageError("no input given; pass a video, an image or a folder of frames")
-    from vidstyle.pipeline import run as run_pipeline  # torch loads here, not for --help/--version
+    from vidstyle.pipeline import stylize_paths  # torch loads here, not for --help/--version
     from vidstyle.reporting import Reporter
 
     config = _run_config(**options)
     reporter = Reporter(quiet)
-    results = run_pipeline(list(inputs), config, reporter, output=output, out_dir=out_dir)
+    results = stylize_paths(list(inputs), config, reporter, output=output, out_dir=out_dir)
     if len(inputs) > 1:
         _print_summary(results)
     return 0 if all(r.ok for r in results) else EXIT_FAILED

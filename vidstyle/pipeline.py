@@ -31,7 +31,7 @@ from vidstyle.outputs import atomic_output, check_output, check_paths, default_o
 from vidstyle.preview import is_preview, preview_path, save_preview, sheet
 from vidstyle.reporting import Reporter
 from vidstyle.sources import FolderSource, ImageSource, Source, VideoSource, source_class, training_frames
-from vidstyle.stabilize import stabilized, stabilizing
+from vidstyle.stabilize import stabilizer_step, stylize_then_stabilize
 from vidstyle.stylize import Stylizer
 from vidstyle.tensors import to_tensor
 from vidstyle.train import build_generator, train_generator
@@ -234,7 +234,7 @@ class VideoJob(Job):
 
     def render(self, stylizer: Stylizer, session: StyleSession) -> str:
         cfg, info = session.config, self.source.info
-        finish = stabilizing(cfg.stabilize) if cfg.stabilize.enabled else None
+        finish = stabilizer_step(cfg.stabilize) if cfg.stabilize.enabled else None
         with atomic_output(self.output) as temp:
             frames = stream.transcode(self.input, temp, self.output.suffix.lower(), info, stylizer,
                                       stylizer.batch_size, cfg.encode, session.reporter, finish, cfg.strict)
@@ -281,7 +281,7 @@ class FolderJob(Job):
 
     def render(self, stylizer: Stylizer, session: StyleSession) -> str:
         cfg, paths = session.config, self.source.paths
-        process = stabilized(stylizer, cfg.stabilize) if cfg.stabilize.enabled else stylizer
+        process = stylize_then_stabilize(stylizer, cfg.stabilize) if cfg.stabilize.enabled else stylizer
         with atomic_output(self.output, directory=True) as temp, \
                 session.reporter.bar(len(paths), self.input.name, "frame") as bar:
             for index, path in enumerate(paths):
@@ -304,7 +304,7 @@ def run_job(job: Job, session: StyleSession) -> str:
     return job.render(stylizer, session)
 
 
-def run(inputs: list[Path], config: RunConfig, reporter: Reporter, output: Path | None = None,
+def stylize_paths(inputs: list[Path], config: RunConfig, reporter: Reporter, output: Path | None = None,
         out_dir: Path | None = None) -> list[JobResult]:
     """Stylize every input. One input: its error is raised. Several: each failure is
     recorded and the rest go on."""

@@ -14,6 +14,8 @@ the raw stylized frame (the detail itself still comes from the stable, motion-fo
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import cv2
 import numpy as np
 
@@ -94,17 +96,22 @@ def restore_detail(blended: np.ndarray, raw: np.ndarray, max_gain: float) -> np.
     return detail
 
 
-def stabilizing(config: StabilizeConfig):
-    """A batch step for a clip's frames in order: (sources, stylized) -> stabilized frames."""
+Batch = list[np.ndarray]
+
+
+def stabilizer_step(config: StabilizeConfig) -> Callable[[Batch, Batch], Batch]:
+    """A fresh stabilizer as a batch step for one clip's frames in order:
+    (source frames, stylized frames) -> stabilized frames."""
     stabilizer = TemporalStabilizer(config)
 
-    def run(sources: list[np.ndarray], stylized: list[np.ndarray]) -> list[np.ndarray]:
+    def step(sources: Batch, stylized: Batch) -> Batch:
         return [stabilizer(src, out) for src, out in zip(sources, stylized, strict=True)]
 
-    return run
+    return step
 
 
-def stabilized(process, config: StabilizeConfig):
-    """Wrap a batch stylizer so that its output is stabilized frame by frame, in order."""
-    step = stabilizing(config)
-    return lambda frames: step(frames, process(frames))
+def stylize_then_stabilize(stylize: Callable[[Batch], Batch], config: StabilizeConfig) -> Callable[[Batch], Batch]:
+    """A batch stylizer whose output is stabilized frame by frame, in order (for frame sources
+    without a separate encoder stage to stabilize in)."""
+    step = stabilizer_step(config)
+    return lambda frames: step(frames, stylize(frames))
