@@ -8,7 +8,7 @@ from pathlib import Path
 
 import cv2
 
-from vidstyle.synthetic import pan_over, write_clip
+from vidstyle.media.synthetic import pan_over, write_clip
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -19,11 +19,11 @@ from pathlib import Path
 from clips import PAINTING as STYLE
 from clips import panning_clip
 
-from vidstyle import reader
 from vidstyle.cli import main as vidstyle
 from vidstyle.config import FAST_SIZE
-from vidstyle.evaluate import evaluate
-from vidstyle.images import save_image
+from vidstyle.media import reader
+from vidstyle.media.images import save_image
+from vidstyle.quality.evaluate import evaluate
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -25,14 +25,14 @@ import numpy as np
 import torch
 from PIL import Image
 
-from vidstyle import reader
 from vidstyle.config import GeneratorConfig, TrainConfig
-from vidstyle.evaluate import StyleDistance
-from vidstyle.images import load_image, resize, resize_long_side
-from vidstyle.lossnet import build_losses, resolve_loss_network
-from vidstyle.metrics import gray_float, lab_pixels, sliced_wasserstein, ssim, to_float
-from vidstyle.tensors import to_tensor, to_uint8
-from vidstyle.train import build_generator, train_generator
+from vidstyle.media import reader
+from vidstyle.media.images import load_image, resize, resize_long_side
+from vidstyle.model.lossnet import build_losses, resolve_loss_network
+from vidstyle.model.tensors import to_tensor, to_uint8
+from vidstyle.model.train import build_generator, train_generator
+from vidstyle.quality.evaluate import StyleDistance
+from vidstyle.quality.metrics import gray_float, lab_pixels, sliced_wasserstein, ssim, to_float
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -19,12 +19,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from vidstyle import reader, stream
 from vidstyle.cli import main as vidstyle
 from vidstyle.config import EncodeConfig
-from vidstyle.evaluate import evaluate
+from vidstyle.media import reader
+from vidstyle.media.synthetic import pan_over, write_clip
+from vidstyle.quality.evaluate import evaluate
+from vidstyle.render import stream
 from vidstyle.reporting import Reporter
-from vidstyle.synthetic import pan_over, write_clip
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -33,19 +33,20 @@ import torch
 from clips import PAINTING as STYLE
 from clips import panning_clip
 
-from vidstyle import reader, stream
-from vidstyle.checkpoint import StyleModel, load_style_model, save_style_model
 from vidstyle.config import EncodeConfig, GeneratorConfig, InferenceConfig, RunConfig, TrainConfig
 from vidstyle.devices import resolve_device, synchronize
-from vidstyle.images import load_image, resize_long_side
-from vidstyle.lossnet import build_losses, resolve_loss_network
+from vidstyle.media import reader
+from vidstyle.media.images import load_image, resize_long_side
+from vidstyle.model.checkpoint import StyleModel, load_style_model, save_style_model
+from vidstyle.model.lossnet import build_losses, resolve_loss_network
+from vidstyle.model.tensors import to_tensor
+from vidstyle.model.train import build_generator, train_generator
 from vidstyle.pipeline import stylize_paths
+from vidstyle.render import stream
+from vidstyle.render.stabilize import stabilizer_step
+from vidstyle.render.stylize import Stylizer
 from vidstyle.reporting import Reporter
 from vidstyle.runtime import tune_allocator
-from vidstyle.stabilize import stabilizer_step
-from vidstyle.stylize import Stylizer
-from vidstyle.tensors import to_tensor
-from vidstyle.train import build_generator, train_generator
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -15,11 +15,11 @@ from pathlib import Path
 import torch
 
 from vidstyle.config import GeneratorConfig, StabilizeConfig
-from vidstyle.reader import iter_rgb
+from vidstyle.media.reader import iter_rgb
+from vidstyle.model.train import build_generator
+from vidstyle.render.stabilize import TemporalStabilizer
+from vidstyle.render.stylize import Stylizer
 from vidstyle.runtime import tune_allocator
-from vidstyle.stabilize import TemporalStabilizer
-from vidstyle.stylize import Stylizer
-from vidstyle.train import build_generator
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -25,13 +25,13 @@ import torch
 
 from vidstyle.config import GeneratorConfig, TrainConfig
 from vidstyle.devices import resolve_device, synchronize
-from vidstyle.images import load_image, resize_long_side, resize_to_area
-from vidstyle.losses import gram_matrix
-from vidstyle.lossnet import PLANS, VGG19, LossNetwork, build_losses, resolve_loss_network, weights_for
+from vidstyle.media.images import load_image, resize_long_side, resize_to_area
+from vidstyle.model.losses import gram_matrix
+from vidstyle.model.lossnet import PLANS, VGG19, LossNetwork, build_losses, resolve_loss_network, weights_for
+from vidstyle.model.tensors import to_tensor
+from vidstyle.model.train import build_generator, train_generator
+from vidstyle.model.vgg import load_vgg_features
 from vidstyle.runtime import tune_allocator
-from vidstyle.tensors import to_tensor
-from vidstyle.train import build_generator, train_generator
-from vidstyle.vgg import load_vgg_features
 
 REPO = Path(__file__).resolve().parent.parent
 

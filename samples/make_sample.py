@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from vidstyle.synthetic import write_clip
+from vidstyle.media.synthetic import write_clip
 
 WIDTH, HEIGHT, FPS, SECONDS = 480, 270, 25, 4
 SAMPLE_RATE = 44100

@@ -13,7 +13,7 @@ import av
 import numpy as np
 
 from vidstyle.cli import main
-from vidstyle.synthetic import write_clip
+from vidstyle.media.synthetic import write_clip
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "samples"

@@ -195,7 +195,7 @@ def test_debug_flag_shows_the_traceback(tmp_path, style_path, capsys, monkeypatc
 
 
 def test_ctrl_c_leaves_no_partial_output(clip, style_path, capsys, monkeypatch):
-    from vidstyle import stylize
+    from vidstyle.render import stylize
 
     calls = []
 

@@ -2,8 +2,8 @@ import pytest
 import torch
 
 from vidstyle.config import GeneratorConfig
-from vidstyle.generator import Bottleneck, HRNetGenerator, count_parameters
-from vidstyle.train import build_generator
+from vidstyle.model.generator import Bottleneck, HRNetGenerator, count_parameters
+from vidstyle.model.train import build_generator
 
 
 @pytest.mark.parametrize("height,width", [(64, 64), (37, 53), (242, 318), (1, 7), (33, 4)])

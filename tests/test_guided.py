@@ -4,10 +4,10 @@ import torch
 import torch.nn.functional as F
 
 from vidstyle.config import InferenceConfig
-from vidstyle.generator import HRNetGenerator
-from vidstyle.guided import apply_affine, box_filter, downscale, fit_affine
-from vidstyle.images import long_side_shape as working_size
-from vidstyle.stylize import Stylizer
+from vidstyle.media.images import long_side_shape as working_size
+from vidstyle.model.generator import HRNetGenerator
+from vidstyle.render.guided import apply_affine, box_filter, downscale, fit_affine
+from vidstyle.render.stylize import Stylizer
 
 
 def _scene(h: int, w: int, seed: int = 0) -> torch.Tensor:

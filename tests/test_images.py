@@ -3,7 +3,7 @@ import pytest
 from PIL import Image
 
 from vidstyle.errors import InputError
-from vidstyle.images import load_image, resize_long_side, resize_to_area, save_image
+from vidstyle.media.images import load_image, resize_long_side, resize_to_area, save_image
 
 
 def _rgb(w=20, h=10):

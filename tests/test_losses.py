@@ -2,8 +2,8 @@ import pytest
 import torch
 
 from vidstyle.config import CONTENT_LAYER, STYLE_LAYER_WEIGHTS
-from vidstyle.losses import ContentLoss, GramLoss, PerceptualLoss, gram_matrix
-from vidstyle.vgg import load_vgg_features
+from vidstyle.model.losses import ContentLoss, GramLoss, PerceptualLoss, gram_matrix
+from vidstyle.model.vgg import load_vgg_features
 
 LAYERS = [*STYLE_LAYER_WEIGHTS, CONTENT_LAYER]
 

@@ -8,14 +8,14 @@ from PIL import Image
 from support import FAST, error_line, make_clip, read_clip, run
 
 from vidstyle.config import TrainConfig
-from vidstyle.evaluate import evaluate, is_cut
-from vidstyle.images import load_image
-from vidstyle.lossnet import PLANS, build_losses, resolve_loss_network, weights_for
-from vidstyle.metrics import lab_pixels, sliced_wasserstein, to_float
-from vidstyle.preview import is_preview
-from vidstyle.pyramid import PyramidFeatures
-from vidstyle.tensors import to_tensor, to_uint8
-from vidstyle.train import build_generator, train_generator
+from vidstyle.media.images import load_image
+from vidstyle.media.preview import is_preview
+from vidstyle.model.lossnet import PLANS, build_losses, resolve_loss_network, weights_for
+from vidstyle.model.pyramid import PyramidFeatures
+from vidstyle.model.tensors import to_tensor, to_uint8
+from vidstyle.model.train import build_generator, train_generator
+from vidstyle.quality.evaluate import evaluate, is_cut
+from vidstyle.quality.metrics import lab_pixels, sliced_wasserstein, to_float
 
 CPU = torch.device("cpu")
 
@@ -116,7 +116,7 @@ def test_auto_takes_vgg19_from_the_torch_cache_without_network_and_without_a_not
 
     from test_vgg import _reference
 
-    from vidstyle.vgg import hub_weights_path
+    from vidstyle.model.vgg import hub_weights_path
 
     path = hub_weights_path()
     path.parent.mkdir(parents=True)

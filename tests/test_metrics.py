@@ -9,8 +9,8 @@ import pytest
 from support import make_clip
 
 from vidstyle.cli import main
-from vidstyle.flow import FlowEstimator, gray, motion
-from vidstyle.metrics import WarpAccumulator, sliced_wasserstein, ssim, temporal_ratio
+from vidstyle.quality.metrics import WarpAccumulator, sliced_wasserstein, ssim, temporal_ratio
+from vidstyle.render.flow import FlowEstimator, gray, motion
 
 
 def texture(h=200, w=300, seed=0):

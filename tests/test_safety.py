@@ -16,8 +16,9 @@ import torch
 from PIL import Image
 from support import FAST, error_line, leftovers, make_clip, read_clip, run, snapshot
 
-from vidstyle import reader, stream
-from vidstyle.sources import VideoSource, training_frames
+from vidstyle.media import reader
+from vidstyle.media.sources import VideoSource, training_frames
+from vidstyle.render import stream
 
 
 @pytest.fixture
@@ -153,7 +154,7 @@ def test_non_finite_or_negative_weights_are_usage_errors(clip, style_path, capsy
 
 
 def test_a_loss_that_turns_nan_stops_training(clip, style_path, capsys, monkeypatch):
-    from vidstyle import losses
+    from vidstyle.model import losses
 
     real = losses.ContentLoss.forward
     monkeypatch.setattr(losses.ContentLoss, "forward", lambda self, f, t: real(self, f, t) * float("nan"))

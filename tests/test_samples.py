@@ -5,7 +5,7 @@ import numpy as np
 from support import SAMPLES, read_clip
 
 from vidstyle.cli import main
-from vidstyle.images import load_image
+from vidstyle.media.images import load_image
 
 
 def test_bundled_clip_end_to_end(tmp_path):

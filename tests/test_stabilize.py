@@ -4,11 +4,11 @@ import numpy as np
 from support import make_clip, read_clip
 from test_metrics import accumulate, panned
 
-from vidstyle import reader
 from vidstyle.cli import main
 from vidstyle.config import StabilizeConfig
-from vidstyle.metrics import temporal_ratio
-from vidstyle.stabilize import TemporalStabilizer
+from vidstyle.media import reader
+from vidstyle.quality.metrics import temporal_ratio
+from vidstyle.render.stabilize import TemporalStabilizer
 
 
 def to_u8(x):

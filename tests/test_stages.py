@@ -3,7 +3,7 @@ import time
 
 import pytest
 
-from vidstyle.stages import batched, read_ahead, write_behind
+from vidstyle.render.stages import batched, read_ahead, write_behind
 
 
 def test_read_ahead_keeps_order_and_stays_bounded():

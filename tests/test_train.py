@@ -3,9 +3,9 @@ import pytest
 import torch
 
 from vidstyle.config import GeneratorConfig, TrainConfig
-from vidstyle.lossnet import build_losses, resolve_loss_network
-from vidstyle.tensors import to_tensor, to_uint8
-from vidstyle.train import build_generator, train_generator
+from vidstyle.model.lossnet import build_losses, resolve_loss_network
+from vidstyle.model.tensors import to_tensor, to_uint8
+from vidstyle.model.train import build_generator, train_generator
 
 CPU = torch.device("cpu")
 
@@ -48,7 +48,7 @@ def test_seeded_runs_repeat_exactly_on_cpu(tiny_pair):
 def test_learning_rate_schedule_follows_the_reference():
     cfg = TrainConfig().for_device("cuda")
     assert (cfg.lr, cfg.lr_decay, cfg.lr_decay_every, cfg.steps, cfg.train_size) == (5e-3, 0.9, 200, 1000, 512)
-    from vidstyle.lossnet import PLANS, weights_for
+    from vidstyle.model.lossnet import PLANS, weights_for
 
     reference = weights_for(PLANS["vgg19"], cfg)
     assert (reference.content_weight, reference.style_weight, reference.scale_free) == (150.0, 1.0, False)
@@ -85,7 +85,7 @@ def test_stability_term_makes_the_output_steadier_under_input_noise(tiny_pair):
     by codec-sized noise (what consecutive frames of a still shot differ by)."""
     from dataclasses import replace
 
-    from vidstyle.train import _instability
+    from vidstyle.model.train import _instability
 
     content, loss, cfg = tiny_pair
     moved = {}

@@ -5,7 +5,7 @@ import torch
 from torchvision.models.vgg import cfgs, make_layers
 
 from vidstyle.errors import WeightsError
-from vidstyle.vgg import hub_weights_path, load_vgg_features
+from vidstyle.model.vgg import hub_weights_path, load_vgg_features
 
 LAYERS = ["conv1_1", "conv4_2", "conv5_1"]
 

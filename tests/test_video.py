@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 from support import FAST, make_clip, pattern, read_clip, run, smooth, stylize_clip
 
-from vidstyle import reader, stream
 from vidstyle.config import EncodeConfig
 from vidstyle.errors import InputError
+from vidstyle.media import reader
+from vidstyle.media.sources import VideoSource, parse_keyframe, training_frames
+from vidstyle.render import stream
 from vidstyle.reporting import Reporter
-from vidstyle.sources import VideoSource, parse_keyframe, training_frames
 
 
 def identity_transcode(src, out, suffix=None, messages=None):

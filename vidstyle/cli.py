@@ -29,7 +29,7 @@ from vidstyle.config import (
     TrainConfig,
 )
 from vidstyle.errors import VidstyleError
-from vidstyle.outputs import describe_os_error
+from vidstyle.media.outputs import describe_os_error
 from vidstyle.runtime import tune_allocator
 
 X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
@@ -221,7 +221,7 @@ def eval_command(source: Path, styled: Path, style: Path, as_json: bool, frames:
     import json
 
     from vidstyle.devices import resolve_device
-    from vidstyle.evaluate import evaluate, format_report
+    from vidstyle.quality.evaluate import evaluate, format_report
     from vidstyle.reporting import Reporter
 
     reporter = Reporter(quiet or as_json)

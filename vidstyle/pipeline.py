@@ -17,24 +17,25 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from vidstyle import stream, writer
-from vidstyle.checkpoint import StyleModel, load_style_model, save_style_model
 from vidstyle.config import GeneratorConfig, RunConfig, TrainConfig
 from vidstyle.devices import resolve_device
 from vidstyle.errors import InputError, OutputError, VideoError, VidstyleError
-from vidstyle.generator import HRNetGenerator
-from vidstyle.images import load_image, resize_long_side, save_image
 from vidstyle.limits import DEFAULT_MAX_PIXELS
-from vidstyle.losses import LossesBySize, PerceptualLoss
-from vidstyle.lossnet import LossNetwork, build_losses, resolve_loss_network
-from vidstyle.outputs import atomic_output, check_output, check_paths, default_output
-from vidstyle.preview import is_preview, preview_path, save_preview, sheet
+from vidstyle.media import writer
+from vidstyle.media.images import load_image, resize_long_side, save_image
+from vidstyle.media.outputs import atomic_output, check_output, check_paths, default_output
+from vidstyle.media.preview import is_preview, preview_path, save_preview, sheet
+from vidstyle.media.sources import FolderSource, ImageSource, Source, VideoSource, source_class, training_frames
+from vidstyle.model.checkpoint import StyleModel, load_style_model, save_style_model
+from vidstyle.model.generator import HRNetGenerator
+from vidstyle.model.losses import LossesBySize, PerceptualLoss
+from vidstyle.model.lossnet import LossNetwork, build_losses, resolve_loss_network
+from vidstyle.model.tensors import to_tensor
+from vidstyle.model.train import build_generator, train_generator
+from vidstyle.render import stream
+from vidstyle.render.stabilize import stabilizer_step, stylize_then_stabilize
+from vidstyle.render.stylize import Stylizer
 from vidstyle.reporting import Reporter
-from vidstyle.sources import FolderSource, ImageSource, Source, VideoSource, source_class, training_frames
-from vidstyle.stabilize import stabilizer_step, stylize_then_stabilize
-from vidstyle.stylize import Stylizer
-from vidstyle.tensors import to_tensor
-from vidstyle.train import build_generator, train_generator
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,8 @@ from torch import nn
 from vidstyle.config import GeneratorConfig, TrainConfig
 from vidstyle.devices import cudnn_autotune, dtype_of
 from vidstyle.errors import TrainingError
-from vidstyle.generator import HRNetGenerator
-from vidstyle.losses import PerceptualLoss
+from vidstyle.model.generator import HRNetGenerator
+from vidstyle.model.losses import PerceptualLoss
 from vidstyle.reporting import Reporter
 
 

@@ -10,8 +10,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from vidstyle.images import resize_to_area
-from vidstyle.tensors import to_tensor
+from vidstyle.media.images import resize_to_area
+from vidstyle.model.tensors import to_tensor
 
 
 def gram_matrix(features: torch.Tensor) -> torch.Tensor:

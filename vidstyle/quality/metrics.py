@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from vidstyle.flow import Motion, warp
+from vidstyle.render.flow import Motion, warp
 
 
 def to_float(rgb: np.ndarray) -> np.ndarray:

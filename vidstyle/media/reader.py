@@ -16,8 +16,8 @@ import av.error
 import numpy as np
 
 from vidstyle.errors import InputError, VideoError
-from vidstyle.ffmpeg import SWS_FLAGS, ffmpeg_path, reason
 from vidstyle.limits import DEFAULT_MAX_PIXELS, check_frame_size
+from vidstyle.media.ffmpeg import SWS_FLAGS, ffmpeg_path, reason
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ import av
 import cv2
 import numpy as np
 
-from vidstyle.ffmpeg import ffmpeg_path
+from vidstyle.media.ffmpeg import ffmpeg_path
 
 AUDIO_RATE = 48000
 

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-from vidstyle import reader
 from vidstyle.errors import InputError
-from vidstyle.images import LoadedImage, image_size, is_image_path, load_image
 from vidstyle.limits import DEFAULT_MAX_PIXELS, check_frame_size
+from vidstyle.media import reader
+from vidstyle.media.images import LoadedImage, image_size, is_image_path, load_image
 
 
 class Source(ABC):

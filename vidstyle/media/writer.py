@@ -15,8 +15,8 @@ import numpy as np
 
 from vidstyle.config import EncodeConfig
 from vidstyle.errors import OutputError, VideoError
-from vidstyle.ffmpeg import SWS_FLAGS, ffmpeg_path, reason
-from vidstyle.reader import VideoInfo
+from vidstyle.media.ffmpeg import SWS_FLAGS, ffmpeg_path, reason
+from vidstyle.media.reader import VideoInfo
 
 # Containers that hold H.264; any other input suffix gets an .mp4 output by default.
 H264_SUFFIXES = {".mp4", ".m4v", ".mov", ".mkv", ".ts", ".mts", ".m2ts", ".avi", ".flv", ".3gp"}

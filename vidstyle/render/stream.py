@@ -13,10 +13,10 @@ import av
 import numpy as np
 
 from vidstyle.config import EncodeConfig
-from vidstyle.reader import Frame, VideoInfo, demux, open_input, video_stream
+from vidstyle.media.reader import Frame, VideoInfo, demux, open_input, video_stream
+from vidstyle.media.writer import VideoWriter, open_output
+from vidstyle.render.stages import batched, read_ahead, write_behind
 from vidstyle.reporting import Reporter
-from vidstyle.stages import batched, read_ahead, write_behind
-from vidstyle.writer import VideoWriter, open_output
 
 QUEUE_CHUNKS = 4  # batches (or audio packets) waiting between two stages: bounds the memory
 

@@ -11,7 +11,7 @@ import torch
 from vidstyle import __version__
 from vidstyle.config import GeneratorConfig
 from vidstyle.errors import ModelError
-from vidstyle.generator import HRNetGenerator
+from vidstyle.model.generator import HRNetGenerator
 
 FORMAT = "vidstyle-style-model"
 FORMAT_VERSION = 1

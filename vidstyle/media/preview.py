@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, PngImagePlugin
 
-from vidstyle.images import resize
+from vidstyle.media.images import resize
 
 MARK = "vidstyle-preview"  # PNG text key: a file carrying it is vidstyle's own and may be refreshed
 HEIGHT = 360

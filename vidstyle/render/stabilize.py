@@ -20,8 +20,8 @@ import cv2
 import numpy as np
 
 from vidstyle.config import StabilizeConfig
-from vidstyle.flow import FlowEstimator, Motion, gray, motion, warp
-from vidstyle.images import long_side_shape
+from vidstyle.media.images import long_side_shape
+from vidstyle.render.flow import FlowEstimator, Motion, gray, motion, warp
 
 
 class TemporalStabilizer:

@@ -16,13 +16,13 @@ import cv2
 import numpy as np
 import torch
 
-from vidstyle import reader
 from vidstyle.config import TrainConfig
 from vidstyle.errors import InputError
-from vidstyle.flow import FlowEstimator, gray, motion
-from vidstyle.images import load_image, resize_long_side
-from vidstyle.lossnet import LossNetwork, build_losses, resolve_loss_network
-from vidstyle.metrics import (
+from vidstyle.media import reader
+from vidstyle.media.images import load_image, resize_long_side
+from vidstyle.model.lossnet import LossNetwork, build_losses, resolve_loss_network
+from vidstyle.model.tensors import to_tensor
+from vidstyle.quality.metrics import (
     WarpAccumulator,
     gray_float,
     lab_pixels,
@@ -31,8 +31,8 @@ from vidstyle.metrics import (
     temporal_ratio,
     to_float,
 )
+from vidstyle.render.flow import FlowEstimator, gray, motion
 from vidstyle.reporting import Reporter
-from vidstyle.tensors import to_tensor
 
 STYLE_SIZE = 256  # long side at which Gram distances are measured (comparable across clips)
 STYLE_FRAMES = 8  # frames sampled for the Gram distance (the costly metric)

@@ -15,10 +15,10 @@ import torch
 
 from vidstyle.config import InferenceConfig
 from vidstyle.devices import cudnn_autotune, dtype_of
-from vidstyle.generator import HRNetGenerator
-from vidstyle.guided import apply_affine, downscale, fit_affine
-from vidstyle.images import long_side_shape
-from vidstyle.tensors import download_rgb, imagenet_denormalize, imagenet_normalize, upload_rgb
+from vidstyle.media.images import long_side_shape
+from vidstyle.model.generator import HRNetGenerator
+from vidstyle.model.tensors import download_rgb, imagenet_denormalize, imagenet_normalize, upload_rgb
+from vidstyle.render.guided import apply_affine, downscale, fit_affine
 
 
 class Stylizer:

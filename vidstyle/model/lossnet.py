@@ -27,11 +27,11 @@ from torch import nn
 
 from vidstyle.config import CONTENT_LAYER, LOSS_NETWORKS, STYLE_LAYER_WEIGHTS, TrainConfig
 from vidstyle.errors import VidstyleError, WeightsError
-from vidstyle.losses import LossesBySize, LossWeights
-from vidstyle.pyramid import LAYERS as PYRAMID_LAYERS
-from vidstyle.pyramid import PyramidFeatures
-from vidstyle.train import loss_network_on
-from vidstyle.vgg import RANDOM, hub_weights_path, load_vgg_features
+from vidstyle.model.losses import LossesBySize, LossWeights
+from vidstyle.model.pyramid import LAYERS as PYRAMID_LAYERS
+from vidstyle.model.pyramid import PyramidFeatures
+from vidstyle.model.train import loss_network_on
+from vidstyle.model.vgg import RANDOM, hub_weights_path, load_vgg_features
 
 VGG19, PYRAMID, RANDOM_VGG = "vgg19", "pyramid", "random-vgg"
 BUILTIN = RANDOM_VGG  # chosen by measurement: benchmarks/loss_networks.py

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vidstyle.tensors import imagenet_denormalize_raw
+from vidstyle.model.tensors import imagenet_denormalize_raw
 
 SEED = 20170101
 LEVELS = 5
