@@ -37,7 +37,7 @@ from vidstyle.config import EncodeConfig, GeneratorConfig, InferenceConfig, RunC
 from vidstyle.devices import resolve_device, synchronize
 from vidstyle.media import reader
 from vidstyle.media.images import load_image, resize_long_side
-from vidstyle.model.checkpoint import StyleModel, load_style_model, save_style_model
+from vidstyle.model.checkpoint import Checkpoint, load_style_model, save_style_model
 from vidstyle.model.lossnet import build_losses, resolve_loss_network
 from vidstyle.model.tensors import to_tensor
 from vidstyle.model.train import build_generator, train_generator
@@ -74,7 +74,7 @@ def train_model(device: torch.device, steps: int, vgg_weights: str | None, out: 
     synchronize(device)
     seconds = train_generator(generator, loss, [content], steps, config).seconds
     synchronize(device)
-    save_style_model(StyleModel(generator=generator, info={"style": STYLE.name}), out)
+    save_style_model(Checkpoint(generator=generator, info={"style": STYLE.name}), out)
     return seconds / steps
 
 

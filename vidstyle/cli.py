@@ -161,12 +161,9 @@ def command(inputs: tuple[Path, ...], output: Path | None, out_dir: Path | None,
     """
     if not inputs:
         raise click.UsageError("no input given; pass a video, an image or a folder of frames")
-    from vidstyle.pipeline import stylize_paths  # torch loads here, not for --help/--version
-    from vidstyle.reporting import Reporter
+    from vidstyle.api import stylize_files  # torch loads here, not for --help/--version
 
-    config = _run_config(**options)
-    reporter = Reporter(quiet)
-    results = stylize_paths(list(inputs), config, reporter, output=output, out_dir=out_dir)
+    results = stylize_files(list(inputs), _run_config(**options), output=output, out_dir=out_dir, quiet=quiet)
     if len(inputs) > 1:
         _print_summary(results)
     return 0 if all(r.ok for r in results) else EXIT_FAILED

@@ -186,6 +186,7 @@ class RunConfig:
     model_path: str | None = None  # load a saved style model instead of training
     save_model: str | None = None  # save the trained style model here
     overwrite: bool = False
+    preview: bool = True  # write OUTPUT_preview.png (keyframe | stylized | style) before rendering
     preview_only: bool = False  # stop after writing the preview image
     strict: bool = False  # fail, instead of warning, when a clip delivers fewer frames than announced
     max_pixels: int = DEFAULT_MAX_PIXELS  # largest frame or image accepted (see limits.py)

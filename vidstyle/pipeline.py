@@ -26,7 +26,7 @@ from vidstyle.media.images import load_image, resize_long_side, save_image
 from vidstyle.media.outputs import atomic_output, check_output, check_paths, default_output
 from vidstyle.media.preview import is_preview, preview_path, save_preview, sheet
 from vidstyle.media.sources import FolderSource, ImageSource, Source, VideoSource, source_class, training_frames
-from vidstyle.model.checkpoint import StyleModel, load_style_model, save_style_model
+from vidstyle.model.checkpoint import Checkpoint, load_style_model, save_style_model
 from vidstyle.model.generator import HRNetGenerator
 from vidstyle.model.losses import LossesBySize, PerceptualLoss
 from vidstyle.model.lossnet import LossNetwork, build_losses, resolve_loss_network
@@ -96,7 +96,7 @@ def job_type_for(input_path: Path) -> type[Job]:
 def wants_preview(job: Job, config: RunConfig) -> bool:
     """Clips and frame folders get a preview before they render; a still image is its own
     preview unless --preview-only asks for the sheet."""
-    return job.previews or config.preview_only
+    return config.preview and (job.previews or config.preview_only)
 
 
 def check_run_paths(jobs: list[Job], config: RunConfig) -> None:
@@ -122,14 +122,18 @@ MIN_TRAIN_SIDE = 32  # the loss network halves four times
 class StyleSession:
     """Device, loss network, style targets and the style model, shared by every job of a run."""
 
-    def __init__(self, config: RunConfig, reporter: Reporter) -> None:
+    def __init__(self, config: RunConfig, reporter: Reporter, *, model: HRNetGenerator | None = None,
+                 style_rgb: np.ndarray | None = None) -> None:
+        """``model`` and ``style_rgb``: a trained generator and a style image already in memory
+        (the Python API's), instead of ``config.model_path`` and ``config.style``."""
         self.config = config
         self.reporter = reporter
         self.device = resolve_device(config.device)
         self.train_config: TrainConfig = config.train.for_device(self.device.type)
-        self.style_rgb: np.ndarray | None = None
+        self.style_rgb = style_rgb
+        self.style_name = Path(config.style).name if config.style else None
         self.network: LossNetwork | None = None
-        self._base: HRNetGenerator | None = None
+        self._base = model.to(self.device) if model is not None else None
         self._losses: LossesBySize | None = None
 
     # -- set-up, before any work -------------------------------------------------------
@@ -137,17 +141,16 @@ class StyleSession:
         """Load what every job needs, so that a bad style or missing weights stop the run
         before any decoding or training starts."""
         cfg = self.config
-        needs_training = cfg.model_path is None or cfg.train.finetune_frames > 0
-        if cfg.model_path is not None:
-            model = load_style_model(Path(cfg.model_path), self.device)
-            self._base = model.generator
-            self.reporter.info(f"loaded style model {cfg.model_path} ({model.info.get('style', 'unknown style')}, "
-                               f"loss network {model.info.get('loss_network', 'vgg19')})")
-        if cfg.style is not None:
+        if self._base is None and cfg.model_path is not None:
+            saved = load_style_model(Path(cfg.model_path), self.device)
+            self._base = saved.generator
+            self.reporter.info(f"loaded style model {cfg.model_path} ({saved.info.get('style', 'unknown style')}, "
+                               f"loss network {saved.info.get('loss_network', 'vgg19')})")
+        if self.style_rgb is None and cfg.style is not None:
             self.style_rgb = load_image(Path(cfg.style), role="style", max_pixels=cfg.max_pixels).rgb
-        if not needs_training:
-            return
-        if cfg.style is None:
+        if self._base is not None and cfg.train.finetune_frames == 0:
+            return  # nothing to train
+        if self.style_rgb is None:
             raise InputError("no style image given; pass --style IMAGE (or --model FILE to reuse a trained model)")
         self.network = resolve_loss_network(self.train_config.loss_network, cfg.vgg_weights,
                                             progress=not self.reporter.quiet, notice=self.reporter.notice)
@@ -184,13 +187,16 @@ class StyleSession:
             self._save(generator)
         return generator
 
+    def checkpoint(self, generator: HRNetGenerator) -> Checkpoint:
+        """``generator`` with what it was trained with (style, loss network, settings), to save."""
+        return Checkpoint(generator=generator, info={"style": self.style_name,
+                                                     "loss_network": self.network.name if self.network else None,
+                                                     "train": self.train_config.to_dict()})
+
     def _save(self, generator: HRNetGenerator) -> None:
         path = Path(self.config.save_model)
-        info = {"style": Path(self.config.style).name if self.config.style else None,
-                "loss_network": self.network.name if self.network else None,
-                "train": self.train_config.to_dict()}
         with atomic_output(path) as temp:
-            save_style_model(StyleModel(generator=generator, info=info), temp)
+            save_style_model(self.checkpoint(generator), temp)
         self.reporter.info(f"saved style model to {path}")
 
     def _content_tensor(self, rgb: np.ndarray) -> torch.Tensor:
@@ -306,9 +312,9 @@ def run_job(job: Job, session: StyleSession) -> str:
 
 
 def stylize_paths(inputs: list[Path], config: RunConfig, reporter: Reporter, output: Path | None = None,
-        out_dir: Path | None = None) -> list[JobResult]:
+                  out_dir: Path | None = None, session: StyleSession | None = None) -> list[JobResult]:
     """Stylize every input. One input: its error is raised. Several: each failure is
-    recorded and the rest go on."""
+    recorded and the rest go on. ``session``: one holding a model already (the Python API's)."""
     if output is not None and len(inputs) > 1:
         raise OutputError("-o/--output names one output; with several inputs use --out-dir DIR")
     if out_dir is not None and not out_dir.is_dir():
@@ -324,7 +330,7 @@ def stylize_paths(inputs: list[Path], config: RunConfig, reporter: Reporter, out
             planned.append(JobResult(input=path, output=None, ok=False, message=str(exc)))
     jobs = [p for p in planned if isinstance(p, Job)]
     check_run_paths(jobs, config)
-    session = StyleSession(config, reporter)
+    session = session or StyleSession(config, reporter)
     if jobs:
         session.prepare()
     results = []

@@ -46,7 +46,7 @@ def load_image(path: Path, role: str = "input", max_pixels: int = DEFAULT_MAX_PI
             image = ImageOps.exif_transpose(im)
         except (OSError, ValueError, SyntaxError, EOFError) as exc:
             raise _unreadable(path, role, exc) from None
-    return _to_rgb_alpha(image)
+    return from_pil(image)
 
 
 def image_size(path: Path, role: str = "input", max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[int, int]:
@@ -79,7 +79,8 @@ def _unreadable(path: Path, role: str, exc: Exception) -> InputError:
                       "use a PNG, JPEG or WebP file")
 
 
-def _to_rgb_alpha(image: Image.Image) -> LoadedImage:
+def from_pil(image: Image.Image) -> LoadedImage:
+    """Any PIL image as 8-bit RGB (+ alpha): palettes, grey, 16-bit and float modes included."""
     mode = image.mode
     if mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         return LoadedImage(rgb=np.repeat(_high_depth_to_uint8(image)[..., None], 3, axis=2), alpha=None)
@@ -109,11 +110,17 @@ def save_image(path: Path, rgb: np.ndarray, alpha: np.ndarray | None = None, fmt
     fmt = _SAVE_FORMATS.get(suffix)
     if fmt is None:
         raise OutputError(f"cannot write images as '{suffix}'; use .png, .jpg or .webp")
-    image = Image.fromarray(rgb, "RGB")
-    if alpha is not None and fmt in ("PNG", "WEBP", "TIFF"):
-        image.putalpha(Image.fromarray(alpha, "L"))
+    image = to_pil(rgb, alpha if fmt in ("PNG", "WEBP", "TIFF") else None)
     options = {"quality": 95} if fmt in ("JPEG", "WEBP") else {}
     image.save(path, format=fmt, **options)
+
+
+def to_pil(rgb: np.ndarray, alpha: np.ndarray | None = None) -> Image.Image:
+    """uint8 RGB (+ alpha) as a PIL image (RGBA when there is an alpha channel)."""
+    image = Image.fromarray(rgb, "RGB")
+    if alpha is not None:
+        image.putalpha(Image.fromarray(alpha, "L"))
+    return image
 
 
 def resize_to_area(rgb: np.ndarray, area: int) -> np.ndarray:

@@ -18,14 +18,14 @@ FORMAT_VERSION = 1
 
 
 @dataclass
-class StyleModel:
+class Checkpoint:
     """A trained generator and what it was trained with (style image, settings)."""
 
     generator: HRNetGenerator
     info: dict[str, Any]
 
 
-def save_style_model(model: StyleModel, path: Path) -> None:
+def save_style_model(model: Checkpoint, path: Path) -> None:
     payload = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -37,7 +37,7 @@ def save_style_model(model: StyleModel, path: Path) -> None:
     torch.save(payload, path)
 
 
-def load_style_model(path: Path, device: torch.device) -> StyleModel:
+def load_style_model(path: Path, device: torch.device) -> Checkpoint:
     """Load a model saved by ``save_style_model``; a one-line error for anything else."""
     if not path.is_file():
         raise ModelError(f"style model {path} does not exist; train one with --save-model PATH")
@@ -63,7 +63,7 @@ def load_style_model(path: Path, device: torch.device) -> StyleModel:
     if not all(torch.isfinite(t).all() for t in generator.state_dict().values() if t.is_floating_point()):
         raise ModelError(f"{path} holds NaN or infinite weights; train and save the model again")
     info = payload.get("info")
-    return StyleModel(generator=generator.to(device).eval(), info=dict(info) if isinstance(info, dict) else {})
+    return Checkpoint(generator=generator.to(device).eval(), info=dict(info) if isinstance(info, dict) else {})
 
 
 MAX_BASE_CHANNELS = 256

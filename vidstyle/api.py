@@ -1,0 +1,190 @@
+"""The Python API: train a style model, save and load it, and apply it to images, arrays, video
+files and streams of frames. The `vidstyle` command is a thin layer over `stylize_files`.
+
+Everything here runs the same code as the command line (the pipeline's jobs, the same checks,
+atomic outputs, timestamps and audio kept); options are the typed config objects of
+`vidstyle.config`. Nothing prints unless ``quiet=False``; ``progress(what, done, total)`` is
+called as training steps and frames complete.
+
+    >>> import vidstyle
+    >>> model = vidstyle.train("samples/starry_night.jpg", "samples/clip.mp4")  # doctest: +SKIP
+    >>> model.stylize_video("samples/clip.mp4", "clip_styled.mp4")              # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from vidstyle.config import InferenceConfig, RunConfig, StabilizeConfig, TrainConfig
+from vidstyle.devices import resolve_device
+from vidstyle.errors import InputError, VidstyleError
+from vidstyle.media.images import LoadedImage, from_pil, load_image, to_pil
+from vidstyle.media.outputs import atomic_output, check_output
+from vidstyle.media.sources import open_source, training_frames
+from vidstyle.model.checkpoint import Checkpoint, load_style_model, save_style_model
+from vidstyle.model.generator import HRNetGenerator
+from vidstyle.pipeline import JobResult, StyleSession, stylize_paths
+from vidstyle.render.stabilize import stabilizer_step
+from vidstyle.render.stylize import Stylizer
+from vidstyle.reporting import Progress, Reporter
+
+PathLike = str | Path
+ImageLike = str | Path | Image.Image | np.ndarray
+
+
+class StyleModel:
+    """A trained style: a generator and what it was trained with. Get one from `train` or
+    `load`; apply it with `stylize_image`, `stylize_frames` or `stylize_video`."""
+
+    def __init__(self, generator: HRNetGenerator, info: dict[str, Any] | None = None) -> None:
+        self.generator = generator
+        self.info = dict(info or {})
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.generator.parameters()).device
+
+    def save(self, path: PathLike, *, overwrite: bool = False) -> Path:
+        """Write the model to ``path`` (atomically); `load` reads it back, as does
+        ``vidstyle --model PATH``.
+
+            >>> path = model.save(tmp / "starry.pt")          # doctest: +SKIP
+        """
+        path = Path(path)
+        check_output(path, overwrite, role="style model", option="path")
+        with atomic_output(path) as temp:
+            save_style_model(Checkpoint(generator=self.generator, info=self.info), temp)
+        return path
+
+    def stylize_image(self, image: ImageLike, *, inference: InferenceConfig | None = None) -> Image.Image | np.ndarray:
+        """Stylize one image at its own size. A PIL image gives a PIL image (alpha kept), a
+        (H, W, 3) uint8 array gives an array, a path gives a PIL image.
+
+            >>> out = model.stylize_image(Image.open("photo.jpg"))   # doctest: +SKIP
+        """
+        loaded = _as_image(image, "image")
+        rgb = Stylizer(self.generator, inference).one(loaded.rgb)
+        return rgb if isinstance(image, np.ndarray) else to_pil(rgb, loaded.alpha)
+
+    def stylize_frames(self, frames: Iterable[np.ndarray], *, stabilize: StabilizeConfig | bool = True,
+                       inference: InferenceConfig | None = None) -> Iterator[np.ndarray]:
+        """Stylize a stream of (H, W, 3) uint8 RGB frames of one clip, in order, for callers
+        with their own I/O: frames are read lazily and given back as they are done (memory
+        stays flat). ``stabilize`` blends each frame with the previous one along the motion
+        (a `StabilizeConfig`, True for the defaults, False for none).
+
+            >>> for styled in model.stylize_frames(my_frames()):   # doctest: +SKIP
+            ...     sink.write(styled)
+        """
+        stylizer = Stylizer(self.generator, inference)
+        settings = StabilizeConfig() if stabilize is True else stabilize or StabilizeConfig(enabled=False)
+        step = stabilizer_step(settings) if settings.enabled else None
+        batch: list[np.ndarray] = []
+        for frame in frames:
+            batch.append(_checked_frame(frame, batch[0].shape if batch else None))
+            if len(batch) == stylizer.batch_size:
+                yield from self._done(stylizer, step, batch)
+                batch = []
+        if batch:
+            yield from self._done(stylizer, step, batch)
+
+    @staticmethod
+    def _done(stylizer: Stylizer, step, batch: list[np.ndarray]) -> list[np.ndarray]:
+        styled = stylizer(batch)
+        return step(batch, styled) if step is not None else styled
+
+    def stylize_video(self, source: PathLike, output: PathLike, *, overwrite: bool = False,
+                      config: RunConfig | None = None, progress: Progress | None = None,
+                      quiet: bool = True) -> JobResult:
+        """Stylize a video file (or a folder of frames, or an image file) into ``output`` with
+        every guarantee of the command line: each frame at its source timestamp, audio copied,
+        paths checked before work starts, the output written to a temporary name and renamed
+        into place. ``config`` carries the encoder, stabilizer and inference settings.
+
+            >>> result = model.stylize_video("clip.mp4", "clip_styled.mp4")   # doctest: +SKIP
+            >>> result.message
+            '100 frames, 480x270, 1 audio stream(s)'
+        """
+        config = replace(config or RunConfig(), overwrite=overwrite, preview=False, model_path=None,
+                         device=self.device.type, train=replace((config or RunConfig()).train, finetune_frames=0))
+        reporter = Reporter(quiet=quiet, progress=progress)
+        session = StyleSession(config, reporter, model=self.generator)
+        return stylize_paths([Path(source)], config, reporter, output=Path(output), session=session)[0]
+
+
+def train(style: ImageLike, content: ImageLike, *, config: TrainConfig | None = None, keyframe: str | None = None,
+          device: str = "auto", vgg_weights: str | None = None, progress: Progress | None = None,
+          quiet: bool = True) -> StyleModel:
+    """Train a style model on ``content`` against ``style`` (an image path, a PIL image or an
+    RGB array). ``content`` is a frame (image path, PIL image or array), a video file or a
+    folder of frames: of a clip, the keyframe ``keyframe`` names ('2.5' seconds, '#40' an
+    index; the middle by default) is trained on, and ``config.finetune_frames`` more.
+    ``config`` holds the training settings (steps, size, strength, loss network ...).
+
+        >>> model = vidstyle.train("art.jpg", "clip.mp4", config=vidstyle.TrainConfig(steps=100))  # doctest: +SKIP
+    """
+    config = config or TrainConfig()
+    style_image = _as_image(style, "style")
+    if isinstance(content, (str, Path)):
+        chosen = training_frames(open_source(Path(content)), keyframe, config.finetune_frames)
+        key, extra = chosen.keyframe, chosen.extra
+    else:
+        key, extra = _as_image(content, "content").rgb, []
+    run = RunConfig(style=str(style) if isinstance(style, (str, Path)) else None, train=config, device=device,
+                    vgg_weights=vgg_weights)
+    session = StyleSession(run, Reporter(quiet=quiet, progress=progress), style_rgb=style_image.rgb)
+    session.prepare()
+    generator = session.model_for(key, extra)
+    return StyleModel(generator, session.checkpoint(generator).info)
+
+
+def load(path: PathLike, *, device: str = "auto") -> StyleModel:
+    """Load a model saved by `StyleModel.save` or ``vidstyle --save-model``.
+
+        >>> model = vidstyle.load("starry.pt")   # doctest: +SKIP
+    """
+    saved = load_style_model(Path(path), resolve_device(device))
+    return StyleModel(saved.generator, saved.info)
+
+
+def stylize_files(inputs: list[PathLike], config: RunConfig, *, output: PathLike | None = None,
+                  out_dir: PathLike | None = None, progress: Progress | None = None,
+                  quiet: bool = False) -> list[JobResult]:
+    """What the `vidstyle` command does: stylize clips, images and frame folders with one
+    style model (trained once from ``config.style``, or loaded from ``config.model_path``).
+    One input: its error is raised; several: each result says whether it worked.
+
+        >>> config = vidstyle.RunConfig(style="art.jpg")
+        >>> vidstyle.stylize_files(["a.mp4", "b.mov"], config, out_dir="out")  # doctest: +SKIP
+    """
+    reporter = Reporter(quiet=quiet, progress=progress)
+    return stylize_paths([Path(p) for p in inputs], config, reporter, output=Path(output) if output else None,
+                         out_dir=Path(out_dir) if out_dir else None)
+
+
+def _as_image(image: ImageLike, role: str) -> LoadedImage:
+    """A path, a PIL image or an (H, W, 3) uint8 array as RGB (+ alpha)."""
+    if isinstance(image, (str, Path)):
+        return load_image(Path(image), role=role)
+    if isinstance(image, Image.Image):
+        return from_pil(image)
+    if isinstance(image, np.ndarray):
+        return LoadedImage(rgb=_checked_frame(image, None), alpha=None)
+    raise InputError(f"{role} must be a path, a PIL image or an (H, W, 3) uint8 array, not {type(image).__name__}")
+
+
+def _checked_frame(frame: np.ndarray, shape: tuple[int, ...] | None) -> np.ndarray:
+    if not isinstance(frame, np.ndarray) or frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
+        got = f"{frame.dtype} {frame.shape}" if isinstance(frame, np.ndarray) else type(frame).__name__
+        raise InputError(f"frames must be (H, W, 3) uint8 RGB arrays, got {got}; "
+                         "convert with np.asarray(frame, np.uint8)")
+    if shape is not None and frame.shape != shape:
+        raise VidstyleError(f"frames of one stream must share a size: {frame.shape[:2]} after {shape[:2]}")
+    return frame
