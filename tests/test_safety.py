@@ -263,13 +263,13 @@ def test_small_frames_just_above_the_limit_work(tmp_path, style_path):
 
 
 def test_pixel_limit_from_the_header_and_the_option_that_raises_it(tmp_path, style_path, capsys, monkeypatch):
-    from vidstyle import pipeline
+    from vidstyle import session
 
     small_style = tmp_path / "style.png"
     Image.fromarray(np.full((100, 100, 3), 200, np.uint8)).save(small_style)
     Image.fromarray(np.zeros((300, 400, 3), np.uint8)).save(tmp_path / "big.png")
     with monkeypatch.context() as patched:
-        patched.setattr(pipeline, "train_generator", lambda *a, **k: pytest.fail("trained before the check"))
+        patched.setattr(session, "train_generator", lambda *a, **k: pytest.fail("trained before the check"))
         line = error_line(capsys, tmp_path / "big.png", "--style", small_style, "--max-pixels", "100000", *FAST)
     assert "400x300 (0.12 MP), over the 0.1 MP limit" in line and "--max-pixels 120000" in line
     assert run(tmp_path / "big.png", "--style", small_style, "--max-pixels", "120000", *FAST) == 0

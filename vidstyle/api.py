@@ -30,10 +30,11 @@ from vidstyle.media.outputs import atomic_output, check_output
 from vidstyle.media.sources import open_source, training_frames
 from vidstyle.model.checkpoint import Checkpoint, load_style_model, save_style_model
 from vidstyle.model.generator import HRNetGenerator
-from vidstyle.pipeline import JobResult, StyleSession, stylize_paths
+from vidstyle.pipeline import JobResult, stylize_paths
 from vidstyle.render.stabilize import stabilizer_step
 from vidstyle.render.stylize import Stylizer
 from vidstyle.reporting import Progress, Reporter
+from vidstyle.session import StyleSession
 
 PathLike = str | Path
 ImageLike = str | Path | Image.Image | np.ndarray

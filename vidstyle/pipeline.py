@@ -1,13 +1,13 @@
 """The jobs vidstyle runs: a video, an image, a folder of frames, or a batch of them.
 
-A `StyleSession` owns what a batch shares — the device, the loss network, the style image
-and the style model, trained once — and each job streams its input through the model into a
-temporary output that is renamed into place when complete.
+Each job is a source (media/sources.py) and an output: planned and checked before any work,
+then given a style model by the run's `StyleSession` (session.py, trained once per batch),
+previewed, and rendered through the model into a temporary output that is renamed into place
+when complete.
 """
 
 from __future__ import annotations
 
-import copy
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -15,27 +15,20 @@ from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
-import torch
 
-from vidstyle.config import GeneratorConfig, RunConfig, TrainConfig
-from vidstyle.devices import resolve_device
-from vidstyle.errors import InputError, OutputError, VideoError, VidstyleError
+from vidstyle.config import RunConfig
+from vidstyle.errors import OutputError, VideoError, VidstyleError
 from vidstyle.limits import DEFAULT_MAX_PIXELS
 from vidstyle.media import writer
-from vidstyle.media.images import load_image, resize_long_side, save_image
+from vidstyle.media.images import save_image
 from vidstyle.media.outputs import atomic_output, check_output, check_paths, default_output
 from vidstyle.media.preview import is_preview, preview_path, save_preview, sheet
 from vidstyle.media.sources import FolderSource, ImageSource, Source, VideoSource, source_class, training_frames
-from vidstyle.model.checkpoint import Checkpoint, load_style_model, save_style_model
-from vidstyle.model.generator import HRNetGenerator
-from vidstyle.model.losses import LossesBySize, PerceptualLoss
-from vidstyle.model.lossnet import LossNetwork, build_losses, resolve_loss_network
-from vidstyle.model.tensors import to_tensor
-from vidstyle.model.train import build_generator, train_generator
 from vidstyle.render import stream
 from vidstyle.render.stabilize import stabilizer_step, stylize_then_stabilize
 from vidstyle.render.stylize import Stylizer
 from vidstyle.reporting import Reporter
+from vidstyle.session import StyleSession
 
 
 @dataclass(frozen=True)
@@ -114,114 +107,6 @@ def check_run_paths(jobs: list[Job], config: RunConfig) -> None:
         writes.append(("--save-model file", Path(config.save_model)))
         check_output(Path(config.save_model), config.overwrite, role="style model", option="--save-model")
     check_paths(reads, writes)
-
-
-MIN_TRAIN_SIDE = 32  # the loss network halves four times
-
-
-class StyleSession:
-    """Device, loss network, style targets and the style model, shared by every job of a run."""
-
-    def __init__(self, config: RunConfig, reporter: Reporter, *, model: HRNetGenerator | None = None,
-                 style_rgb: np.ndarray | None = None) -> None:
-        """``model`` and ``style_rgb``: a trained generator and a style image already in memory
-        (the Python API's), instead of ``config.model_path`` and ``config.style``."""
-        self.config = config
-        self.reporter = reporter
-        self.device = resolve_device(config.device)
-        self.train_config: TrainConfig = config.train.for_device(self.device.type)
-        self.style_rgb = style_rgb
-        self.style_name = Path(config.style).name if config.style else None
-        self.network: LossNetwork | None = None
-        self._base = model.to(self.device) if model is not None else None
-        self._losses: LossesBySize | None = None
-
-    # -- set-up, before any work -------------------------------------------------------
-    def prepare(self) -> None:
-        """Load what every job needs, so that a bad style or missing weights stop the run
-        before any decoding or training starts."""
-        cfg = self.config
-        if self._base is None and cfg.model_path is not None:
-            saved = load_style_model(Path(cfg.model_path), self.device)
-            self._base = saved.generator
-            self.reporter.info(f"loaded style model {cfg.model_path} ({saved.info.get('style', 'unknown style')}, "
-                               f"loss network {saved.info.get('loss_network', 'vgg19')})")
-        if self.style_rgb is None and cfg.style is not None:
-            self.style_rgb = load_image(Path(cfg.style), role="style", max_pixels=cfg.max_pixels).rgb
-        if self._base is not None and cfg.train.finetune_frames == 0:
-            return  # nothing to train
-        if self.style_rgb is None:
-            raise InputError("no style image given; pass --style IMAGE (or --model FILE to reuse a trained model)")
-        self.network = resolve_loss_network(self.train_config.loss_network, cfg.vgg_weights,
-                                            progress=not self.reporter.quiet, notice=self.reporter.notice)
-        self.reporter.info(f"loss network: {self.network.source}")
-        self._losses = build_losses(self.network, self.style_rgb, self.train_config, self.device)
-
-    # -- the style model -----------------------------------------------------------------
-    def model_for(self, keyframe: np.ndarray, extra_frames: list[np.ndarray] | None = None) -> HRNetGenerator:
-        """The base model (trained on the first keyframe, once per run), fine-tuned on
-        ``extra_frames`` when fine-tuning is asked for."""
-        if self._base is None:
-            self._base = self._train_base(keyframe)
-        if not extra_frames:
-            return self._base
-        tuned = copy.deepcopy(self._base)
-        contents = [self._content_tensor(f) for f in [keyframe, *extra_frames]]
-        history = train_generator(tuned, self._loss_for(contents[0]), contents, self.train_config.finetune_steps,
-                                  self.train_config, desc="fine-tuning", reporter=self.reporter)
-        self.reporter.info(f"fine-tuned on {len(contents)} frames in {history.seconds:.1f}s")
-        return tuned
-
-    def _train_base(self, keyframe: np.ndarray) -> HRNetGenerator:
-        tc = self.train_config
-        generator = build_generator(GeneratorConfig(), tc.seed, self.device)
-        content = self._content_tensor(keyframe)
-        h, w = content.shape[-2:]
-        self.reporter.info(f"training the style model: {tc.steps} steps at {w}x{h} on {self.device.type}")
-        history = train_generator(generator, self._loss_for(content), [content], tc.steps, tc,
-                                  reporter=self.reporter)
-        if history.total:
-            self.reporter.info(f"trained in {history.seconds:.1f}s (loss {history.total[0]:.4g} -> "
-                               f"{history.total[-1]:.4g})")
-        if self.config.save_model:
-            self._save(generator)
-        return generator
-
-    def checkpoint(self, generator: HRNetGenerator) -> Checkpoint:
-        """``generator`` with what it was trained with (style, loss network, settings), to save."""
-        return Checkpoint(generator=generator, info={"style": self.style_name,
-                                                     "loss_network": self.network.name if self.network else None,
-                                                     "train": self.train_config.to_dict()})
-
-    def _save(self, generator: HRNetGenerator) -> None:
-        path = Path(self.config.save_model)
-        with atomic_output(path) as temp:
-            save_style_model(self.checkpoint(generator), temp)
-        self.reporter.info(f"saved style model to {path}")
-
-    def _content_tensor(self, rgb: np.ndarray) -> torch.Tensor:
-        """The frame at the training size; small or thin frames are scaled up so that the loss
-        network's deepest layer still sees a few pixels."""
-        long, short = max(rgb.shape[:2]), min(rgb.shape[:2])
-        size = max(min(self.train_config.train_size, long), round(long * MIN_TRAIN_SIDE / short))
-        return to_tensor(resize_long_side(rgb, size), self.device)
-
-    def _loss_for(self, content: torch.Tensor) -> PerceptualLoss:
-        return self._losses(*content.shape[-2:])
-
-    def stylizer(self, generator: HRNetGenerator) -> Stylizer:
-        return Stylizer(generator, self.config.inference)
-
-    def preview(self, job: Job, keyframe: np.ndarray, stylizer: Stylizer) -> bool:
-        """Write the job's preview (keyframe | stylized | style); True if the run stops here."""
-        if self.style_rgb is None or not wants_preview(job, self.config):
-            return self.config.preview_only
-        path = preview_path(job.output)
-        note = f"strength {self.train_config.strength:g}, loss network {self.network.name if self.network else '-'}"
-        with atomic_output(path) as temp:
-            save_preview(temp, sheet(keyframe, stylizer.one(keyframe), self.style_rgb), note)
-        self.reporter.info(f"preview: {path}")
-        return self.config.preview_only
 
 
 # -- the three kinds of job ---------------------------------------------------------------
@@ -306,9 +191,21 @@ def run_job(job: Job, session: StyleSession) -> str:
     cfg = session.config
     chosen = training_frames(job.source, cfg.keyframe, cfg.train.finetune_frames)
     stylizer = session.stylizer(session.model_for(chosen.keyframe, chosen.extra))
-    if session.preview(job, chosen.keyframe, stylizer):
+    if session.style_rgb is not None and wants_preview(job, cfg):
+        write_preview(job, session, chosen.keyframe, stylizer)
+    if cfg.preview_only:
         return "preview only"
     return job.render(stylizer, session)
+
+
+def write_preview(job: Job, session: StyleSession, keyframe: np.ndarray, stylizer: Stylizer) -> None:
+    """The job's preview sheet (keyframe | stylized | style), written before the render."""
+    path = preview_path(job.output)
+    network = session.network.name if session.network else "-"
+    with atomic_output(path) as temp:
+        save_preview(temp, sheet(keyframe, stylizer.one(keyframe), session.style_rgb),
+                     f"strength {session.train_config.strength:g}, loss network {network}")
+    session.reporter.info(f"preview: {path}")
 
 
 def stylize_paths(inputs: list[Path], config: RunConfig, reporter: Reporter, output: Path | None = None,
