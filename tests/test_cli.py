@@ -206,7 +206,7 @@ def test_ctrl_c_leaves_no_partial_output(clip, style_path, capsys, monkeypatch):
         return frames
 
     monkeypatch.setattr(stylize.Stylizer, "__call__", interrupted)
-    code = run(clip, "--style", style_path, *FAST)
+    code = run(clip, "--style", style_path, *FAST, "--keyframes", "every")  # the generator on every frame
     assert code == 130 and "interrupted" in capsys.readouterr().err
     # the preview, complete before rendering began, stays; nothing of the render does
     assert sorted(p.name for p in clip.parent.iterdir() if p.name != "torch-home") == ["clip.mp4",

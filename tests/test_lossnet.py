@@ -14,8 +14,9 @@ from vidstyle.model.lossnet import PLANS, build_losses, resolve_loss_network, we
 from vidstyle.model.pyramid import PyramidFeatures
 from vidstyle.model.tensors import to_tensor, to_uint8
 from vidstyle.model.train import build_generator, train_generator
-from vidstyle.quality.evaluate import evaluate, is_cut
+from vidstyle.quality.evaluate import evaluate
 from vidstyle.quality.metrics import lab_pixels, sliced_wasserstein, to_float
+from vidstyle.render.flow import is_cut
 
 CPU = torch.device("cpu")
 

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from vidstyle.config import InferenceConfig, RunConfig, StabilizeConfig, TrainConfig
+from vidstyle.config import CarryConfig, InferenceConfig, RunConfig, StabilizeConfig, TrainConfig
 from vidstyle.devices import resolve_device
 from vidstyle.errors import InputError, VidstyleError
 from vidstyle.media.images import LoadedImage, from_pil, load_image, to_pil
@@ -31,7 +31,7 @@ from vidstyle.media.sources import open_source, training_frames
 from vidstyle.model.checkpoint import Checkpoint, load_style_model, save_style_model
 from vidstyle.model.generator import HRNetGenerator
 from vidstyle.pipeline import JobResult, stylize_paths
-from vidstyle.render.stabilize import stabilizer_step
+from vidstyle.render.renderer import in_order_renderer
 from vidstyle.render.stylize import Stylizer
 from vidstyle.reporting import Progress, Reporter
 from vidstyle.session import StyleSession
@@ -75,31 +75,25 @@ class StyleModel:
         return rgb if isinstance(image, np.ndarray) else to_pil(rgb, loaded.alpha)
 
     def stylize_frames(self, frames: Iterable[np.ndarray], *, stabilize: StabilizeConfig | bool = True,
+                       carry: CarryConfig | None = None,
                        inference: InferenceConfig | None = None) -> Iterator[np.ndarray]:
         """Stylize a stream of (H, W, 3) uint8 RGB frames of one clip, in order, for callers
         with their own I/O: frames are read lazily and given back as they are done (memory
-        stays flat). ``stabilize`` blends each frame with the previous one along the motion
-        (a `StabilizeConfig`, True for the defaults, False for none).
+        stays bounded). ``carry`` picks the frames the generator runs on (on a CPU by default:
+        keyframes, the look carried along the motion between them, so frames come back in
+        bursts); where every frame is stylized, ``stabilize`` blends each with the previous one
+        along the motion (a `StabilizeConfig`, True for the defaults, False for none).
 
             >>> for styled in model.stylize_frames(my_frames()):   # doctest: +SKIP
             ...     sink.write(styled)
         """
-        stylizer = Stylizer(self.generator, inference)
         settings = StabilizeConfig() if stabilize is True else stabilize or StabilizeConfig(enabled=False)
-        step = stabilizer_step(settings) if settings.enabled else None
-        batch: list[np.ndarray] = []
+        render = in_order_renderer(Stylizer(self.generator, inference), carry or CarryConfig(), settings)
+        shape = None
         for frame in frames:
-            batch.append(_checked_frame(frame, batch[0].shape if batch else None))
-            if len(batch) == stylizer.batch_size:
-                yield from self._done(stylizer, step, batch)
-                batch = []
-        if batch:
-            yield from self._done(stylizer, step, batch)
-
-    @staticmethod
-    def _done(stylizer: Stylizer, step, batch: list[np.ndarray]) -> list[np.ndarray]:
-        styled = stylizer(batch)
-        return step(batch, styled) if step is not None else styled
+            shape = _checked_frame(frame, shape).shape
+            yield from render([frame])
+        yield from render.flush()
 
     def stylize_video(self, source: PathLike, output: PathLike, *, overwrite: bool = False,
                       config: RunConfig | None = None, progress: Progress | None = None,

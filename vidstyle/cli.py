@@ -22,6 +22,7 @@ from vidstyle.config import (
     DEVICE_CHOICES,
     LOSS_NETWORKS,
     PRECISIONS,
+    CarryConfig,
     EncodeConfig,
     InferenceConfig,
     RunConfig,
@@ -59,6 +60,20 @@ class Finite(click.ParamType):
             high = "" if self.max is None else f" <= {self.max:g}"
             self.fail(f"{number:g} is not in the range {low}x{high}", param, ctx)
         return number
+
+
+class KeyframePolicy(click.ParamType):
+    """``auto``, ``every`` or a whole number of frames (1 is every frame)."""
+
+    name = "auto|every|N"
+
+    def convert(self, value, param, ctx) -> str:
+        text = str(value).strip().lower()
+        if text in ("auto", "every"):
+            return text
+        if text.isdigit() and 1 <= int(text) <= CarryConfig.look_ahead:
+            return "every" if int(text) == 1 else str(int(text))
+        self.fail(f"{value!r} is not auto, every or a number of frames from 1 to {CarryConfig.look_ahead}", param, ctx)
 
 
 class Terminated(KeyboardInterrupt):
@@ -139,8 +154,13 @@ def signals_as_interrupts() -> Iterator[None]:
 @click.option("--model", "model_path", type=click.Path(path_type=Path),
               help="Reuse a style model saved with --save-model.")
 @click.option("--save-model", type=click.Path(path_type=Path), help="Save the trained style model here.")
+@click.option("--keyframes", type=KeyframePolicy(), default=CarryConfig.keyframes, show_default=True,
+              help="Frames the generator runs on: auto (on a CPU a keyframe at most every 8 frames, the look carried "
+                   "along the motion between them, 5-8x faster; on a GPU every frame), every, or N (at most N apart). "
+                   "Cuts and motion the flow cannot follow always start a keyframe.")
 @click.option("--stabilize/--no-stabilize", default=StabilizeConfig.enabled, show_default=True,
-              help="Flow-guided temporal blending against flicker (videos and frame folders).")
+              help="Flow-guided temporal blending against flicker, where every frame is stylized "
+                   "(carried frames need none).")
 @click.option("--stabilize-strength", type=Finite(0.0, 0.99), default=StabilizeConfig.strength, show_default=True,
               help="Weight of the previous stylized frame where the motion is trusted.")
 @click.option("--strict", is_flag=True,
@@ -172,7 +192,7 @@ def command(inputs: tuple[Path, ...], output: Path | None, out_dir: Path | None,
 def _run_config(*, style, steps, train_size, strength, loss_network, preview_only, content_weight, style_weight,
                 stability, keyframe, finetune_frames,
                 finetune_steps, batch_size, fast, fast_size, precision, crf, preset, device, seed, vgg_weights,
-                model_path, save_model, stabilize, stabilize_strength, overwrite, strict,
+                model_path, save_model, keyframes, stabilize, stabilize_strength, overwrite, strict,
                 max_pixels) -> RunConfig:
     train = TrainConfig(steps=steps, train_size=train_size, content_weight=content_weight, style_weight=style_weight,
                         strength=strength, loss_network=loss_network, stability_weight=stability, seed=seed,
@@ -181,6 +201,7 @@ def _run_config(*, style, steps, train_size, strength, loss_network, preview_onl
     return RunConfig(
         style=str(style) if style else None, train=train, encode=EncodeConfig(crf=crf, preset=preset),
         stabilize=StabilizeConfig(enabled=stabilize, strength=stabilize_strength),
+        carry=CarryConfig(keyframes=keyframes),
         inference=InferenceConfig(batch_size=batch_size, fast=fast, fast_size=fast_size, precision=precision),
         device=device, keyframe=keyframe, vgg_weights=vgg_weights or None,
         model_path=str(model_path) if model_path else None, save_model=str(save_model) if save_model else None,

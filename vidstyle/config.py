@@ -111,6 +111,30 @@ class StabilizeConfig:
                           # at 720p full-resolution DIS cost more than the fast-path generator)
 
 
+@dataclass(frozen=True)
+class CarryConfig:
+    """Which frames the generator runs on (render/carry.py). ``keyframes``: ``auto`` (on a CPU,
+    keyframes at most ``interval`` frames apart with the look carried along the motion between
+    them; on a GPU, every frame), ``every`` (the generator on every frame, then the stabilizer),
+    or a number N (keyframes at most N frames apart). Carrying also starts a new keyframe
+    wherever it fails: a scene cut, or less than ``min_trusted`` of the frame explained by the
+    motion."""
+
+    keyframes: str = "auto"
+    interval: int = 8  # auto's longest gap (measured: README, Speed)
+    min_trusted: float = 0.8
+    residual: float = 0.05  # grey change (0-1) above which a carried pixel is not trusted
+    look_ahead: int = 64  # upper bound on a user's N: frames held back at most (memory)
+
+    def interval_for(self, device_type: str) -> int:
+        """Longest gap between keyframes on ``device_type``; 1 means every frame."""
+        if self.keyframes == "every":
+            return 1
+        if self.keyframes == "auto":
+            return 1 if on_gpu(device_type) else self.interval
+        return max(1, min(int(self.keyframes), self.look_ahead))
+
+
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 FAST_SIZE = 512  # working long side of the fast path
 FAST_ABOVE = 640  # on the CPU, frames with a longer side than this take the fast path by default
@@ -180,6 +204,7 @@ class RunConfig:
     encode: EncodeConfig = field(default_factory=EncodeConfig)
     stabilize: StabilizeConfig = field(default_factory=StabilizeConfig)
     inference: InferenceConfig = field(default_factory=InferenceConfig)
+    carry: CarryConfig = field(default_factory=CarryConfig)
     device: str = "auto"
     keyframe: str | None = None  # "12.5" seconds or "#40" frame index; None: middle
     vgg_weights: str | None = None  # None: torchvision ImageNet weights from the hub cache; or a path

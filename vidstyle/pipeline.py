@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -25,7 +26,7 @@ from vidstyle.media.outputs import atomic_output, check_output, check_paths, def
 from vidstyle.media.preview import is_preview, preview_path, save_preview, sheet
 from vidstyle.media.sources import FolderSource, ImageSource, Source, VideoSource, source_class, training_frames
 from vidstyle.render import stream
-from vidstyle.render.stabilize import stabilizer_step, stylize_then_stabilize
+from vidstyle.render.renderer import clip_renderer, in_order_renderer
 from vidstyle.render.stylize import Stylizer
 from vidstyle.reporting import Reporter
 from vidstyle.session import StyleSession
@@ -126,9 +127,9 @@ class VideoJob(Job):
 
     def render(self, stylizer: Stylizer, session: StyleSession) -> str:
         cfg, info = session.config, self.source.info
-        finish = stabilizer_step(cfg.stabilize) if cfg.stabilize.enabled else None
+        process, finish = clip_renderer(stylizer, cfg.carry, cfg.stabilize)
         with atomic_output(self.output) as temp:
-            frames = stream.transcode(self.input, temp, self.output.suffix.lower(), info, stylizer,
+            frames = stream.transcode(self.input, temp, self.output.suffix.lower(), info, process,
                                       stylizer.batch_size, cfg.encode, session.reporter, finish, cfg.strict)
             self._check_frame_count(frames, session)
         return f"{frames} frames, {info.width}x{info.height}, {info.audio_streams} audio stream(s)"
@@ -173,13 +174,22 @@ class FolderJob(Job):
 
     def render(self, stylizer: Stylizer, session: StyleSession) -> str:
         cfg, paths = session.config, self.source.paths
-        process = stylize_then_stabilize(stylizer, cfg.stabilize) if cfg.stabilize.enabled else stylizer
+        render = in_order_renderer(stylizer, cfg.carry, cfg.stabilize)
+        waiting: deque[tuple[int, np.ndarray | None]] = deque()  # (index, alpha) given, not yet handed back
         with atomic_output(self.output, directory=True) as temp, \
                 session.reporter.bar(len(paths), self.input.name, "frame") as bar:
-            for index, path in enumerate(paths):
+
+            def save(done: list[np.ndarray]) -> None:
+                for rgb in done:
+                    index, alpha = waiting.popleft()
+                    save_image(temp / paths[index].name, rgb, alpha)
+                    bar.update(1)
+
+            for index in range(len(paths)):
                 image = self.source.image(index)
-                save_image(temp / path.name, process([image.rgb])[0], image.alpha)
-                bar.update(1)
+                waiting.append((index, image.alpha))
+                save(render([image.rgb]))
+            save(render.flush())
         return f"{len(paths)} frames"
 
 

@@ -12,7 +12,6 @@ from dataclasses import asdict, dataclass
 from itertools import zip_longest
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 
@@ -31,7 +30,7 @@ from vidstyle.quality.metrics import (
     temporal_ratio,
     to_float,
 )
-from vidstyle.render.flow import FlowEstimator, gray, motion
+from vidstyle.render.flow import FlowEstimator, gray, is_cut, motion
 from vidstyle.reporting import Reporter
 
 STYLE_SIZE = 256  # long side at which Gram distances are measured (comparable across clips)
@@ -85,17 +84,6 @@ class StyleDistance:
         small = resize_long_side(rgb, STYLE_SIZE)
         with torch.inference_mode():
             return float(self.losses(*small.shape[:2]).style_distance(to_tensor(small, self.device)))
-
-
-CUT_DISTANCE = 0.35  # Bhattacharyya distance of grey histograms above which a pair is a scene cut
-
-
-def is_cut(gray_a: np.ndarray, gray_b: np.ndarray) -> bool:
-    """Whether two consecutive input frames straddle a scene cut: their grey-level histograms
-    barely overlap (within a shot, motion and lighting keep them alike)."""
-    ha = cv2.calcHist([gray_a], [0], None, [64], [0, 256])
-    hb = cv2.calcHist([gray_b], [0], None, [64], [0, 256])
-    return cv2.compareHist(ha, hb, cv2.HISTCMP_BHATTACHARYYA) > CUT_DISTANCE
 
 
 def evaluate(source: Path, styled: Path, style: Path, *, frames: int | None = None, loss_network: str = "auto",

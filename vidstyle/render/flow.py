@@ -1,6 +1,6 @@
 """Optical flow between frames (OpenCV's DIS), warping, and the occlusion / motion-boundary
-masks of Lai et al. 2018. Shared by the temporal metric and by the stabilizer, so both see
-motion the same way.
+masks of Lai et al. 2018, and scene cuts. Shared by the temporal metric, the stabilizer and the
+keyframe carrier, so all see motion the same way.
 """
 
 from __future__ import annotations
@@ -66,3 +66,14 @@ def motion(flow_estimator: FlowEstimator, current_gray: np.ndarray, previous_gra
     lands_x, lands_y = grid_x + back[..., 0], grid_y + back[..., 1]
     inside = (lands_x >= 0) & (lands_x <= w - 1) & (lands_y >= 0) & (lands_y <= h - 1)
     return Motion(flow=back, valid=~occluded & ~boundary & inside)
+
+
+CUT_DISTANCE = 0.35  # Bhattacharyya distance of grey histograms above which a pair is a scene cut
+
+
+def is_cut(gray_a: np.ndarray, gray_b: np.ndarray) -> bool:
+    """Whether two consecutive input frames straddle a scene cut: their grey-level histograms
+    barely overlap (within a shot, motion and lighting keep them alike)."""
+    ha = cv2.calcHist([gray_a], [0], None, [64], [0, 256])
+    hb = cv2.calcHist([gray_b], [0], None, [64], [0, 256])
+    return cv2.compareHist(ha, hb, cv2.HISTCMP_BHATTACHARYYA) > CUT_DISTANCE

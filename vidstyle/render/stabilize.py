@@ -108,10 +108,3 @@ def stabilizer_step(config: StabilizeConfig) -> Callable[[Batch, Batch], Batch]:
         return [stabilizer(src, out) for src, out in zip(sources, stylized, strict=True)]
 
     return step
-
-
-def stylize_then_stabilize(stylize: Callable[[Batch], Batch], config: StabilizeConfig) -> Callable[[Batch], Batch]:
-    """A batch stylizer whose output is stabilized frame by frame, in order (for frame sources
-    without a separate encoder stage to stabilize in)."""
-    step = stabilizer_step(config)
-    return lambda frames: step(frames, stylize(frames))

@@ -6,6 +6,7 @@ Here, not in the PyAV reader or writer: they know nothing of reporters, models o
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 
@@ -30,7 +31,10 @@ def transcode(source_path: Path, temp_path: Path, container_suffix: str, info: V
 
     Decoding runs in one thread, ``process`` in the caller's, ``finish`` (the stabilizer:
     CPU work while ``process`` keeps a GPU busy) and encoding in a third, so all overlap
-    (stages.py); audio packets pass straight through. Returns the number of frames written."""
+    (stages.py); audio packets pass straight through. ``process`` may hand back fewer frames
+    than it was given — the oldest ones, in order — and the rest from its ``flush()`` at the
+    end (the keyframe carrier holds frames until their next keyframe). Returns the number of
+    frames written."""
     with open_input(source_path) as source, open_output(temp_path, container_suffix) as sink:
         stream = video_stream(source)
         audio = list(source.streams.audio)
@@ -52,11 +56,20 @@ def transcode(source_path: Path, temp_path: Path, container_suffix: str, info: V
                 bar.update(len(frames))
 
             chunks = batched(demux(source, stream, audio), batch_size, lambda item: isinstance(item, Frame))
+            waiting: deque[Frame] = deque()  # given to ``process``, not yet handed back
+
+            def done(outputs: list[np.ndarray]) -> tuple[list[Frame], list[np.ndarray]]:
+                return [waiting.popleft() for _ in outputs], outputs
+
             with read_ahead(chunks, QUEUE_CHUNKS, "decoder") as decoded, \
                     write_behind(write, QUEUE_CHUNKS, "encoder") as encode_later:
                 for chunk in decoded:
                     if isinstance(chunk, list):
-                        chunk = (chunk, process([f.rgb for f in chunk]))
+                        waiting.extend(chunk)
+                        chunk = done(process([f.rgb for f in chunk]))
                     encode_later(chunk)
+                flush = getattr(process, "flush", None)
+                if flush is not None:
+                    encode_later(done(flush()))
         writer.finish()
         return writer.frames

@@ -62,6 +62,25 @@ class Stylizer:
         maps = fit_affine(small, self._generate(small), self.config.guide_radius, self.config.guide_eps)
         return apply_affine(maps, rgb).clamp(0.0, 1.0)
 
+    def working_shape(self, height: int, width: int) -> tuple[int, int]:
+        """The size the generator sees: the fast path's working size, or the frame's own."""
+        if not self.uses_fast_path(height, width):
+            return height, width
+        return long_side_shape(height, width, self.config.fast_size)
+
+    def affine_maps(self, rgb: np.ndarray) -> np.ndarray:
+        """The look of one frame as a local colour transform at the working resolution:
+        (h, w, 12) float32, the 3x3 matrix [out, in] then the offset of every pixel (guided.py),
+        so that applying it to the frame gives its stylization. What the keyframe carrier carries."""
+        with torch.inference_mode(), cudnn_autotune(self.device):
+            frame = self.upload([rgb])
+            shape = self.working_shape(*rgb.shape[:2])
+            small = downscale(frame, shape) if shape != rgb.shape[:2] else frame
+            maps = fit_affine(small, self._generate(small), self.config.guide_radius, self.config.guide_eps)
+            h, w = small.shape[-2:]
+            flat = torch.cat((maps.a.reshape(9, h, w), maps.b[0]), dim=0)
+            return flat.permute(1, 2, 0).contiguous().cpu().numpy()
+
     def _generate(self, rgb: torch.Tensor) -> torch.Tensor:
         x = imagenet_normalize(rgb)
         if self.channels_last:

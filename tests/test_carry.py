@@ -1,0 +1,80 @@
+"""Keyframes and the look carried along the motion (render/carry.py)."""
+
+import numpy as np
+import pytest
+import torch
+from support import FAST, SAMPLES, make_clip, read_clip, run
+
+from vidstyle.config import CarryConfig, GeneratorConfig
+from vidstyle.media.images import load_image, resize
+from vidstyle.model.train import build_generator
+from vidstyle.render.carry import KeyframeCarrier, apply_maps, fill_untrusted
+from vidstyle.render.stylize import Stylizer
+
+
+@pytest.fixture(scope="module")
+def stylizer():
+    return Stylizer(build_generator(GeneratorConfig(), 3, torch.device("cpu")))
+
+
+def _pan(picture: np.ndarray, frames: int, step: int = 4, size=(72, 120)) -> list[np.ndarray]:
+    h, w = size
+    return [np.ascontiguousarray(picture[20:20 + h, 10 + i * step:10 + i * step + w]) for i in range(frames)]
+
+
+@pytest.fixture(scope="module")
+def painting():
+    return resize(load_image(SAMPLES / "starry_night.jpg").rgb, 160, 256)
+
+
+def test_every_frame_comes_back_in_order_with_few_keyframes(stylizer, painting):
+    frames = _pan(painting, 11)
+    carrier = KeyframeCarrier(stylizer, CarryConfig(), interval=4)
+    out, held = [], []
+    for frame in frames:
+        out += carrier([frame])
+        held.append(len(carrier._waiting))
+    out += carrier.flush()
+    assert len(out) == 11 and all(o.shape == (72, 120, 3) and o.dtype == np.uint8 for o in out)
+    assert carrier.keyframes == 4  # frames 0, 4, 8, and the last (9 blends 8 and 10)
+    assert max(held) == 3  # never more than interval - 1 frames wait: memory is bounded
+    # a carried frame looks like that frame stylized on its own (the every-frame output; steps of
+    # 4 px, which the generator's strided branches see alike: reusing the keyframe's maps unwarped
+    # is 9 levels off)
+    for i in (1, 2, 3, 5, 6, 7, 9, 10):
+        own = apply_maps(stylizer.affine_maps(frames[i]), frames[i])
+        assert np.abs(out[i].astype(int) - own.astype(int)).mean() < 3.5, i
+    # and it follows the motion: the carried frame is not the keyframe's pixels
+    assert np.abs(out[2].astype(int) - out[0].astype(int)).mean() > 4.0
+
+
+def test_a_cut_starts_a_keyframe_and_nothing_crosses_it(stylizer, painting):
+    other = np.ascontiguousarray(painting[::-1, ::-1] // 2 + 60)
+    frames = _pan(painting, 3) + _pan(other, 3)
+    carrier = KeyframeCarrier(stylizer, CarryConfig(), interval=8)
+    out = carrier(frames) + carrier.flush()
+    assert len(out) == 6 and carrier.keyframes == 3  # the first frame, the first after the cut, the last
+    own = apply_maps(stylizer.affine_maps(frames[3]), frames[3])
+    assert np.array_equal(out[3], own)
+
+
+def test_untrusted_pixels_take_the_nearest_trusted_transform():
+    maps = np.zeros((40, 40, 12), np.float32)
+    maps[:, :20] = 1.0
+    maps[:, 20:] = 3.0
+    weight = np.ones((40, 40), np.float32)
+    weight[10:30, 2:12] = 0.0  # a hole in the left half
+    filled = fill_untrusted(maps * weight[..., None], weight)
+    assert np.allclose(filled[:, 20:], 3.0) and np.allclose(filled[:10, :20], 1.0)
+    assert 0.9 < filled[20, 7].mean() < 1.6  # from its own side, not the mean of the frame
+
+
+def test_keyframes_option(tmp_path, style_path, capsys):
+    src = make_clip(tmp_path / "c.mp4", frames=9)
+    assert run(src, "--style", style_path, "-o", tmp_path / "k3.mp4", "--keyframes", "3", *FAST) == 0
+    assert read_clip(tmp_path / "k3.mp4").pts == read_clip(src).pts
+    assert run(src, "--style", style_path, "-o", tmp_path / "x.mp4", "--keyframes", "0", *FAST) == 2
+    assert "'0' is not auto, every or a number of frames from 1 to 64" in capsys.readouterr().err
+    assert CarryConfig().interval_for("cpu") == 8 and CarryConfig().interval_for("cuda") == 1
+    assert CarryConfig(keyframes="every").interval_for("cpu") == 1
+    assert CarryConfig(keyframes="12").interval_for("cuda") == 12

@@ -1,0 +1,209 @@
+"""Stylize keyframes, carry the look along the motion.
+
+Why: on a laptop CPU the generator costs about half a second a frame even at the fast path's
+working size, while decoding, a few optical flows and a per-pixel colour transform cost a few
+tens of milliseconds. So the generator runs on keyframes only, and every other frame gets the
+look of its neighbouring keyframes carried along the input's optical flow.
+
+What is carried is a *transform*, not pixels: a keyframe's look is its local colour transform
+(out = A·in + b per working-resolution pixel, the fast path's guided-filter maps, guided.py).
+The maps of the previous and the next keyframe are warped to the frame along the flow, blended
+by how near each keyframe is and how well the motion explains each pixel, and applied to the
+frame's own full-resolution content. Pixels carried along a flow smear; a transform re-applied
+to the frame's own content keeps its edges and follows whatever the flow got wrong.
+
+Where neither keyframe's motion can be trusted (newly revealed areas, occlusions), the maps
+come from the nearest trusted neighbourhood (a push-pull fill). Where carrying fails as a
+whole — a scene cut, or too little of the frame explained by the motion — that frame becomes a
+keyframe. Frames wait for their next keyframe at most ``interval`` frames: memory is bounded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from vidstyle.config import CarryConfig
+from vidstyle.render.flow import FlowEstimator, gray, is_cut, warp
+from vidstyle.render.stylize import Stylizer
+
+
+@dataclass
+class _Keyframe:
+    index: int
+    gray: np.ndarray  # working resolution, uint8
+    maps: np.ndarray  # (h, w, 12) float32
+
+
+@dataclass
+class _Waiting:
+    index: int
+    rgb: np.ndarray
+    gray: np.ndarray
+    maps: np.ndarray  # the previous keyframe's maps warped here
+    trust: np.ndarray  # (h, w) float32 in [0, 1]: how well the motion explains each pixel
+
+
+class KeyframeCarrier:
+    """Renders one clip's frames in order: call with a batch of uint8 RGB frames, get back the
+    stylized frames that are done (in order, possibly fewer: frames wait for their next
+    keyframe), and `flush` at the end for the rest. Frames of a new size start afresh."""
+
+    def __init__(self, stylizer: Stylizer, config: CarryConfig, interval: int) -> None:
+        self.stylizer = stylizer
+        self.config = config
+        self.interval = max(1, interval)
+        self._flow = FlowEstimator(cv2.DISOPTICAL_FLOW_PRESET_FAST)
+        self._key: _Keyframe | None = None
+        self._waiting: list[_Waiting] = []
+        self._count = 0
+        self.keyframes = 0  # how many frames the generator ran on (for reports and tests)
+
+    def __call__(self, frames: list[np.ndarray]) -> list[np.ndarray]:
+        out: list[np.ndarray] = []
+        for rgb in frames:
+            out.extend(self._push(rgb))
+        return out
+
+    def flush(self) -> list[np.ndarray]:
+        """The frames still waiting, at the clip's end: its last frame becomes a keyframe, so
+        that they too blend the keyframes on both sides."""
+        if not self._waiting:
+            return []
+        last = self._waiting.pop()
+        return self._close_window(last.index, last.rgb, last.gray)
+
+    # -- one frame ---------------------------------------------------------------------------
+    def _push(self, rgb: np.ndarray) -> list[np.ndarray]:
+        index, self._count = self._count, self._count + 1
+        small = self._small_gray(rgb)
+        key = self._key
+        if key is None or key.gray.shape != small.shape or self.interval == 1:
+            return [*self.flush(), self._new_keyframe(index, rgb, small)]  # a first frame, or a new size
+        carried = self._carry(key, small)
+        if carried is None or index - key.index >= self.interval:
+            return self._close_window(index, rgb, small)
+        self._waiting.append(_Waiting(index, rgb, small, *carried))
+        return []
+
+    def _close_window(self, index: int, rgb: np.ndarray, small: np.ndarray) -> list[np.ndarray]:
+        """``rgb`` becomes the next keyframe; the frames waiting for it blend both keyframes."""
+        previous = self._key
+        output = self._new_keyframe(index, rgb, small)
+        key = self._key
+        done = []
+        for waiting in self._waiting:
+            alpha = (waiting.index - previous.index) / (key.index - previous.index)
+            carried = self._carry(key, waiting.gray, strict=False)
+            if carried is None:
+                done.append(self._apply(waiting.maps, waiting.rgb))
+                continue
+            maps, trust = carried
+            w0 = (1.0 - alpha) * waiting.trust
+            w1 = alpha * trust
+            done.append(self._apply(_blend(waiting.maps, w0, maps, w1), waiting.rgb))
+        self._waiting = []
+        return [*done, output]
+
+    def _new_keyframe(self, index: int, rgb: np.ndarray, small: np.ndarray) -> np.ndarray:
+        maps = self.stylizer.affine_maps(rgb)
+        self._key = _Keyframe(index=index, gray=small, maps=maps)
+        self.keyframes += 1
+        return self._apply(maps, rgb)
+
+    def _carry(self, key: _Keyframe, small: np.ndarray, strict: bool = True):
+        """The keyframe's maps warped to this frame, and the per-pixel trust; None at a cut,
+        and (``strict``) where too little of the frame is trusted."""
+        if is_cut(small, key.gray):
+            return None
+        flow = self._flow(small, key.gray)  # this frame -> the keyframe
+        residual = np.abs(small.astype(np.float32) - warp(key.gray, flow).astype(np.float32)) / 255.0
+        residual = cv2.GaussianBlur(residual, (0, 0), 1.5)
+        trust = np.exp(-((residual / self.config.residual) ** 2)) * _inside(flow)
+        if strict and float((trust > 0.5).mean()) < self.config.min_trusted:
+            return None
+        return _warp_maps(key.maps, flow), trust.astype(np.float32)
+
+    def _small_gray(self, rgb: np.ndarray) -> np.ndarray:
+        h, w = self.stylizer.working_shape(*rgb.shape[:2])
+        small = rgb if (h, w) == rgb.shape[:2] else cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA)
+        return gray(small)
+
+    @staticmethod
+    def _apply(maps: np.ndarray, rgb: np.ndarray) -> np.ndarray:
+        return apply_maps(maps, rgb)
+
+
+def apply_maps(maps: np.ndarray, rgb: np.ndarray) -> np.ndarray:
+    """Apply (h, w, 12) working-resolution maps to a full-resolution uint8 RGB frame: the maps
+    are upsampled bilinearly, the frame keeps its own edges. Returns uint8 RGB."""
+    height, width = rgb.shape[:2]
+    if maps.shape[:2] != (height, width):
+        maps = _resize(maps, (width, height), cv2.INTER_LINEAR)
+    frame = rgb.astype(np.float32) * (1.0 / 255.0)
+    out = np.empty((height, width, 3), np.float32)
+    for o in range(3):
+        channel = maps[..., 9 + o].copy()
+        for i in range(3):
+            channel += maps[..., 3 * o + i] * frame[..., i]
+        out[..., o] = channel
+    return cv2.convertScaleAbs(np.clip(out, 0.0, 1.0), alpha=255.0)
+
+
+def _warp_maps(maps: np.ndarray, flow: np.ndarray) -> np.ndarray:
+    """Maps sampled along the flow."""
+    return _by_four(maps, lambda part: warp(part, flow))
+
+
+def _resize(maps: np.ndarray, size: tuple[int, int], interpolation: int) -> np.ndarray:
+    """``cv2.resize`` to (width, height) for any number of channels."""
+    if maps.ndim == 2:
+        return cv2.resize(maps, size, interpolation=interpolation)
+    return _by_four(maps, lambda part: cv2.resize(part, size, interpolation=interpolation))
+
+
+def _by_four(maps: np.ndarray, step) -> np.ndarray:
+    """Apply an OpenCV ``step`` four channels at a time (some of its kernels take at most 4)."""
+    parts = [step(np.ascontiguousarray(maps[..., c:c + 4])) for c in range(0, maps.shape[2], 4)]
+    return np.concatenate([p[..., None] if p.ndim == 2 else p for p in parts], axis=2)
+
+
+def _inside(flow: np.ndarray) -> np.ndarray:
+    """1 where the flow lands inside the frame, 0 outside."""
+    h, w = flow.shape[:2]
+    x = np.arange(w, dtype=np.float32)[None, :] + flow[..., 0]
+    y = np.arange(h, dtype=np.float32)[:, None] + flow[..., 1]
+    return ((x >= 0) & (x <= w - 1) & (y >= 0) & (y <= h - 1)).astype(np.float32)
+
+
+def _blend(maps0: np.ndarray, w0: np.ndarray, maps1: np.ndarray, w1: np.ndarray) -> np.ndarray:
+    """Per-pixel weighted mean of two carried maps; where neither is trusted, the nearest
+    trusted neighbourhood's maps (push-pull fill)."""
+    weight = w0 + w1
+    total = maps0 * w0[..., None] + maps1 * w1[..., None]
+    return fill_untrusted(total, weight)
+
+
+def fill_untrusted(weighted: np.ndarray, weight: np.ndarray, floor: float = 0.05) -> np.ndarray:
+    """``weighted / weight`` where the weight is enough; elsewhere the weighted mean over ever
+    larger neighbourhoods (a pyramid: halve until the coarse level has weight everywhere)."""
+    if float(weight.min()) >= floor:
+        return weighted / weight[..., None]
+    h, w = weight.shape
+    coarse_w, coarse_m = weight, weighted
+    levels = []
+    while float(coarse_w.min()) < 1e-3 and min(coarse_w.shape) > 2:
+        size = (max(1, coarse_w.shape[1] // 2), max(1, coarse_w.shape[0] // 2))
+        coarse_m = _resize(coarse_m, size, cv2.INTER_AREA)
+        coarse_w = cv2.resize(coarse_w, size, interpolation=cv2.INTER_AREA)
+        levels.append((coarse_m, coarse_w))
+    filled = coarse_m / np.maximum(coarse_w, 1e-6)[..., None]
+    for level_m, level_w in reversed(levels[:-1]):
+        up = _resize(filled, (level_w.shape[1], level_w.shape[0]), cv2.INTER_LINEAR)
+        share = np.clip(level_w / floor, 0.0, 1.0)[..., None]
+        filled = share * (level_m / np.maximum(level_w, 1e-6)[..., None]) + (1.0 - share) * up
+    filled = _resize(filled, (w, h), cv2.INTER_LINEAR)
+    share = np.clip(weight / floor, 0.0, 1.0)[..., None]
+    return share * (weighted / np.maximum(weight, 1e-6)[..., None]) + (1.0 - share) * filled

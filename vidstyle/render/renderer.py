@@ -1,0 +1,56 @@
+"""How a clip's frames are rendered, chosen once per clip: keyframes with the look carried
+along the motion (carry.py), or the generator on every frame followed by the stabilizer.
+
+Both come as a ``process`` step for the caller's thread — a batch of frames in, the frames that
+are done out (the carrier holds frames back until their next keyframe; ``flush()`` hands over
+the rest) — and an optional ``finish(sources, stylized)`` step that a stream runs beside it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from vidstyle.config import CarryConfig, StabilizeConfig
+from vidstyle.render.carry import KeyframeCarrier
+from vidstyle.render.stabilize import stabilizer_step
+from vidstyle.render.stylize import Stylizer
+
+Batch = list[np.ndarray]
+Finish = Callable[[Batch, Batch], Batch]
+
+
+def clip_renderer(stylizer: Stylizer, carry: CarryConfig,
+                  stabilize: StabilizeConfig) -> tuple[Stylizer | KeyframeCarrier, Finish | None]:
+    """(process, finish) for one clip on the stylizer's device."""
+    interval = carry.interval_for(stylizer.device.type)
+    if interval > 1:
+        return KeyframeCarrier(stylizer, carry, interval), None  # carried frames need no stabilizer
+    return stylizer, stabilizer_step(stabilize) if stabilize.enabled else None
+
+
+class InOrder:
+    """``process`` then ``finish`` in one step, for callers without a separate stage to run
+    ``finish`` in (frame folders, the Python API's frame streams); ``flush`` passes through."""
+
+    def __init__(self, process: Stylizer | KeyframeCarrier, finish: Finish | None) -> None:
+        self.process, self.finish = process, finish
+        self._sources: Batch = []  # given, not yet handed back (finish needs them)
+
+    def __call__(self, frames: Batch) -> Batch:
+        self._sources.extend(frames)
+        return self._finished(self.process(frames))
+
+    def flush(self) -> Batch:
+        flush = getattr(self.process, "flush", None)
+        return self._finished(flush() if flush is not None else [])
+
+    def _finished(self, done: Batch) -> Batch:
+        sources, self._sources = self._sources[:len(done)], self._sources[len(done):]
+        return self.finish(sources, done) if self.finish is not None and done else done
+
+
+def in_order_renderer(stylizer: Stylizer, carry: CarryConfig, stabilize: StabilizeConfig) -> InOrder:
+    """The clip renderer as a single in-order step."""
+    return InOrder(*clip_renderer(stylizer, carry, stabilize))
