@@ -5,7 +5,7 @@ import pytest
 import torch
 from support import FAST, SAMPLES, make_clip, read_clip, run
 
-from vidstyle.config import CarryConfig, GeneratorConfig
+from vidstyle.config import CarryConfig, GeneratorConfig, StabilizeConfig
 from vidstyle.media.images import load_image, resize
 from vidstyle.model.train import build_generator
 from vidstyle.render.carry import KeyframeCarrier, apply_looks, apply_maps, fill_untrusted
@@ -62,14 +62,14 @@ def test_a_cut_starts_a_keyframe_and_nothing_crosses_it(stylizer, painting):
 
 
 def test_untrusted_pixels_take_the_nearest_trusted_transform():
-    maps = np.zeros((40, 40, 12), np.float32)
-    maps[:, :20] = 1.0
-    maps[:, 20:] = 3.0
+    maps = np.zeros((12, 40, 40), np.float32)
+    maps[:, :, :20] = 1.0
+    maps[:, :, 20:] = 3.0
     weight = np.ones((40, 40), np.float32)
     weight[10:30, 2:12] = 0.0  # a hole in the left half
-    filled = fill_untrusted(maps * weight[..., None], weight)
-    assert np.allclose(filled[:, 20:], 3.0) and np.allclose(filled[:10, :20], 1.0)
-    assert 0.9 < filled[20, 7].mean() < 1.6  # from its own side, not the mean of the frame
+    filled = fill_untrusted(maps * weight, weight)
+    assert np.allclose(filled[:, :, 20:], 3.0) and np.allclose(filled[:, :10, :20], 1.0)
+    assert 0.9 < filled[:, 20, 7].mean() < 1.6  # from its own side, not the mean of the frame
 
 
 def test_keyframes_option(tmp_path, style_path, capsys):
@@ -81,3 +81,22 @@ def test_keyframes_option(tmp_path, style_path, capsys):
     assert CarryConfig().interval_for("cpu") == 8 and CarryConfig().interval_for("cuda") == 1
     assert CarryConfig(keyframes="every").interval_for("cpu") == 1
     assert CarryConfig(keyframes="12").interval_for("cuda") == 12
+
+
+def test_compiling_is_for_long_clips_and_falls_back_with_a_warning(stylizer, monkeypatch):
+    from vidstyle.config import InferenceConfig
+    from vidstyle.render import renderer
+
+    assert not InferenceConfig().compile_for("cpu", 50) and InferenceConfig().compile_for("cpu", 120)
+    assert not InferenceConfig().compile_for("cuda", 1000) and InferenceConfig(compile=True).compile_for("cuda", 1)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("no C++ compiler")
+
+    monkeypatch.setattr(torch, "compile", broken)
+    warnings = []
+    process, finish = renderer.clip_renderer(stylizer, CarryConfig(), StabilizeConfig(), frames=2000, size=(72, 120),
+                                             warn=warnings.append)
+    assert process.stylizer is stylizer  # uncompiled, and the run goes on
+    assert warnings == ["torch.compile is not available here (RuntimeError); the generator runs uncompiled "
+                        "(pass --no-compile to skip trying)"]

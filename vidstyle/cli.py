@@ -139,6 +139,9 @@ def signals_as_interrupts() -> Iterator[None]:
                    "upsampling (5-10x faster at 720p). Default: on for frames over 640 px on the CPU, off on a GPU.")
 @click.option("--fast-size", type=click.IntRange(64, MAX_SIZE), default=InferenceConfig.fast_size, show_default=True,
               help="Long side of the fast path's working resolution.")
+@click.option("--compile/--no-compile", "compile_generator", default=None,
+              help="torch.compile the generator (2.4x faster on a CPU; the first compile of a frame size takes "
+                   "~30 s). Default: on a CPU for clips with 120 keyframes or more.")
 @click.option("--precision", type=click.Choice(PRECISIONS), default=InferenceConfig.precision, show_default=True,
               help="Generator arithmetic while stylizing: auto is fp16 on CUDA, fp32 on the CPU.")
 @click.option("--crf", type=click.IntRange(0, 51), default=EncodeConfig.crf, show_default=True,
@@ -190,10 +193,9 @@ def command(inputs: tuple[Path, ...], output: Path | None, out_dir: Path | None,
 
 
 def _run_config(*, style, steps, train_size, strength, loss_network, preview_only, content_weight, style_weight,
-                stability, keyframe, finetune_frames,
-                finetune_steps, batch_size, fast, fast_size, precision, crf, preset, device, seed, vgg_weights,
-                model_path, save_model, keyframes, stabilize, stabilize_strength, overwrite, strict,
-                max_pixels) -> RunConfig:
+                stability, keyframe, finetune_frames, finetune_steps, batch_size, fast, fast_size, compile_generator,
+                precision, crf, preset, device, seed, vgg_weights, model_path, save_model, keyframes, stabilize,
+                stabilize_strength, overwrite, strict, max_pixels) -> RunConfig:
     train = TrainConfig(steps=steps, train_size=train_size, content_weight=content_weight, style_weight=style_weight,
                         strength=strength, loss_network=loss_network, stability_weight=stability, seed=seed,
                         finetune_frames=finetune_frames,
@@ -202,7 +204,8 @@ def _run_config(*, style, steps, train_size, strength, loss_network, preview_onl
         style=str(style) if style else None, train=train, encode=EncodeConfig(crf=crf, preset=preset),
         stabilize=StabilizeConfig(enabled=stabilize, strength=stabilize_strength),
         carry=CarryConfig(keyframes=keyframes),
-        inference=InferenceConfig(batch_size=batch_size, fast=fast, fast_size=fast_size, precision=precision),
+        inference=InferenceConfig(batch_size=batch_size, fast=fast, fast_size=fast_size, precision=precision,
+                                  compile=compile_generator),
         device=device, keyframe=keyframe, vgg_weights=vgg_weights or None,
         model_path=str(model_path) if model_path else None, save_model=str(save_model) if save_model else None,
         overwrite=overwrite, strict=strict, max_pixels=max_pixels, preview_only=preview_only,

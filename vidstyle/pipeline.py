@@ -127,7 +127,8 @@ class VideoJob(Job):
 
     def render(self, stylizer: Stylizer, session: StyleSession) -> str:
         cfg, info = session.config, self.source.info
-        process, finish = clip_renderer(stylizer, cfg.carry, cfg.stabilize)
+        process, finish = clip_renderer(stylizer, cfg.carry, cfg.stabilize, info.frames, (info.height, info.width),
+                                        session.reporter.warn)
         with atomic_output(self.output) as temp:
             frames = stream.transcode(self.input, temp, self.output.suffix.lower(), info, process,
                                       stylizer.batch_size, cfg.encode, session.reporter, finish, cfg.strict)

@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 
 from vidstyle.config import CarryConfig
-from vidstyle.render.flow import FlowEstimator, gray, is_cut, warp
+from vidstyle.render.flow import FlowEstimator, gray, grid, is_cut, warp
 from vidstyle.render.stylize import Stylizer
 
 
@@ -34,7 +34,7 @@ from vidstyle.render.stylize import Stylizer
 class _Keyframe:
     index: int
     gray: np.ndarray  # working resolution, uint8
-    maps: np.ndarray  # (h, w, 12) float32
+    maps: np.ndarray  # (12, h, w) float32
 
 
 @dataclass
@@ -57,7 +57,7 @@ class _Carried:
 
 class KeyframeCarrier:
     """Decides one clip's look frame by frame, in order: call with a batch of uint8 RGB frames,
-    get back the looks — (h, w, 12) working-resolution colour transforms — of the frames that
+    get back the looks — (12, h, w) working-resolution colour transforms — of the frames that
     are done (in order, possibly fewer: frames wait for their next keyframe), and `flush` at the
     end for the rest. `apply_looks` turns looks into pictures; a stream runs it in its encoder
     thread, beside this one. Frames of a new size start afresh."""
@@ -135,7 +135,7 @@ class KeyframeCarrier:
                 shown_gray, shown_look = self._shown
                 residual = np.abs(small.astype(np.float32) - warp(shown_gray, step).astype(np.float32)) / 255.0
                 trust = np.exp(-((cv2.GaussianBlur(residual, (0, 0), 1.5) / self.config.residual) ** 2))
-                weight = (self.config.smoothing * trust * _inside(step))[..., None]
+                weight = self.config.smoothing * trust * _inside(step)
                 look = look + weight * (_warp_maps(shown_look, step) - look)
             self._shown = (small, look)
             out.append(look)
@@ -182,37 +182,41 @@ def apply_looks(sources: list[np.ndarray], looks: list[np.ndarray]) -> list[np.n
 
 
 def apply_maps(maps: np.ndarray, rgb: np.ndarray) -> np.ndarray:
-    """Apply (h, w, 12) working-resolution maps to a full-resolution uint8 RGB frame: the maps
+    """Apply (12, h, w) working-resolution maps to a full-resolution uint8 RGB frame: the maps
     are upsampled bilinearly, the frame keeps its own edges. Returns uint8 RGB."""
     height, width = rgb.shape[:2]
-    if maps.shape[:2] != (height, width):
+    if maps.shape[1:] != (height, width):
         maps = _resize(maps, (width, height), cv2.INTER_LINEAR)
-    frame = rgb.astype(np.float32) * (1.0 / 255.0)
-    out = np.empty((height, width, 3), np.float32)
+    planes = cv2.split(rgb)
+    frame = [cv2.multiply(plane, 1.0 / 255.0, dtype=cv2.CV_32F) for plane in planes]
+    term = np.empty((height, width), np.float32)
+    out = []
     for o in range(3):
-        channel = maps[..., 9 + o].copy()
+        channel = maps[9 + o].copy()
         for i in range(3):
-            channel += maps[..., 3 * o + i] * frame[..., i]
-        out[..., o] = channel
-    return cv2.convertScaleAbs(np.clip(out, 0.0, 1.0), alpha=255.0)
+            cv2.multiply(maps[3 * o + i], frame[i], dst=term)
+            cv2.add(channel, term, dst=channel)
+        out.append(channel)
+    return cv2.convertScaleAbs(cv2.merge(out), alpha=255.0)  # rounds and saturates to 0-255
 
 
 def _warp_maps(maps: np.ndarray, flow: np.ndarray) -> np.ndarray:
-    """Maps sampled along the flow."""
-    return _by_four(maps, lambda part: warp(part, flow))
+    """(c, h, w) planes sampled along the flow: the sampling grid is converted once to
+    OpenCV's fixed-point form, then each plane is remapped with it."""
+    grid_x, grid_y = grid(*flow.shape[:2])
+    fixed, fraction = cv2.convertMaps(grid_x + flow[..., 0], grid_y + flow[..., 1], cv2.CV_16SC2)
+    out = np.empty_like(maps)
+    for plane, target in zip(maps, out, strict=True):
+        cv2.remap(plane, fixed, fraction, cv2.INTER_LINEAR, dst=target, borderMode=cv2.BORDER_REPLICATE)
+    return out
 
 
 def _resize(maps: np.ndarray, size: tuple[int, int], interpolation: int) -> np.ndarray:
-    """``cv2.resize`` to (width, height) for any number of channels."""
-    if maps.ndim == 2:
-        return cv2.resize(maps, size, interpolation=interpolation)
-    return _by_four(maps, lambda part: cv2.resize(part, size, interpolation=interpolation))
-
-
-def _by_four(maps: np.ndarray, step) -> np.ndarray:
-    """Apply an OpenCV ``step`` four channels at a time (some of its kernels take at most 4)."""
-    parts = [step(np.ascontiguousarray(maps[..., c:c + 4])) for c in range(0, maps.shape[2], 4)]
-    return np.concatenate([p[..., None] if p.ndim == 2 else p for p in parts], axis=2)
+    """(c, h, w) planes resized to ``size`` (width, height)."""
+    out = np.empty((maps.shape[0], size[1], size[0]), np.float32)
+    for plane, target in zip(maps, out, strict=True):
+        cv2.resize(plane, size, dst=target, interpolation=interpolation)
+    return out
 
 
 def _inside(flow: np.ndarray) -> np.ndarray:
@@ -227,7 +231,7 @@ def _blend(maps0: np.ndarray, w0: np.ndarray, maps1: np.ndarray, w1: np.ndarray)
     """Per-pixel weighted mean of two carried maps; where neither is trusted, the nearest
     trusted neighbourhood's maps (push-pull fill)."""
     weight = w0 + w1
-    total = maps0 * w0[..., None] + maps1 * w1[..., None]
+    total = maps0 * w0 + maps1 * w1
     return fill_untrusted(total, weight)
 
 
@@ -235,7 +239,7 @@ def fill_untrusted(weighted: np.ndarray, weight: np.ndarray, floor: float = 0.05
     """``weighted / weight`` where the weight is enough; elsewhere the weighted mean over ever
     larger neighbourhoods (a pyramid: halve until the coarse level has weight everywhere)."""
     if float(weight.min()) >= floor:
-        return weighted / weight[..., None]
+        return weighted / weight
     h, w = weight.shape
     coarse_w, coarse_m = weight, weighted
     levels = []
@@ -244,11 +248,11 @@ def fill_untrusted(weighted: np.ndarray, weight: np.ndarray, floor: float = 0.05
         coarse_m = _resize(coarse_m, size, cv2.INTER_AREA)
         coarse_w = cv2.resize(coarse_w, size, interpolation=cv2.INTER_AREA)
         levels.append((coarse_m, coarse_w))
-    filled = coarse_m / np.maximum(coarse_w, 1e-6)[..., None]
+    filled = coarse_m / np.maximum(coarse_w, 1e-6)
     for level_m, level_w in reversed(levels[:-1]):
         up = _resize(filled, (level_w.shape[1], level_w.shape[0]), cv2.INTER_LINEAR)
-        share = np.clip(level_w / floor, 0.0, 1.0)[..., None]
-        filled = share * (level_m / np.maximum(level_w, 1e-6)[..., None]) + (1.0 - share) * up
+        share = np.clip(level_w / floor, 0.0, 1.0)
+        filled = share * (level_m / np.maximum(level_w, 1e-6)) + (1.0 - share) * up
     filled = _resize(filled, (w, h), cv2.INTER_LINEAR)
-    share = np.clip(weight / floor, 0.0, 1.0)[..., None]
-    return share * (weighted / np.maximum(weight, 1e-6)[..., None]) + (1.0 - share) * filled
+    share = np.clip(weight / floor, 0.0, 1.0)
+    return share * (weighted / np.maximum(weight, 1e-6)) + (1.0 - share) * filled

@@ -29,7 +29,7 @@ class FlowEstimator:
 
 
 @lru_cache(maxsize=4)
-def _grid(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+def grid(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
     """Pixel coordinates (x, y) of a frame size, built once per size (read-only)."""
     grid_x, grid_y = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
     grid_x.flags.writeable = grid_y.flags.writeable = False
@@ -38,7 +38,7 @@ def _grid(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
 
 def warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
     """Sample ``image`` at p + flow(p): brings a frame into the pixel grid the flow starts on."""
-    grid_x, grid_y = _grid(*flow.shape[:2])
+    grid_x, grid_y = grid(*flow.shape[:2])
     map_x, map_y = grid_x + flow[..., 0], grid_y + flow[..., 1]
     return cv2.remap(image, map_x, map_y, interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
@@ -62,7 +62,7 @@ def motion(flow_estimator: FlowEstimator, current_gray: np.ndarray, previous_gra
     dv_dy, dv_dx = np.gradient(back[..., 1])
     boundary = du_dx**2 + du_dy**2 + dv_dx**2 + dv_dy**2 > 0.01 * np.sum(back**2, axis=-1) + 0.002
     h, w = back.shape[:2]
-    grid_x, grid_y = _grid(h, w)
+    grid_x, grid_y = grid(h, w)
     lands_x, lands_y = grid_x + back[..., 0], grid_y + back[..., 1]
     inside = (lands_x >= 0) & (lands_x <= w - 1) & (lands_y >= 0) & (lands_y <= h - 1)
     return Motion(flow=back, valid=~occluded & ~boundary & inside)

@@ -21,13 +21,27 @@ Batch = list[np.ndarray]
 Finish = Callable[[Batch, Batch], Batch]
 
 
-def clip_renderer(stylizer: Stylizer, carry: CarryConfig,
-                  stabilize: StabilizeConfig) -> tuple[Stylizer | KeyframeCarrier, Finish | None]:
-    """(process, finish) for one clip on the stylizer's device."""
+def clip_renderer(stylizer: Stylizer, carry: CarryConfig, stabilize: StabilizeConfig, frames: int = 0,
+                  size: tuple[int, int] | None = None,
+                  warn: Callable[[str], None] | None = None) -> tuple[Stylizer | KeyframeCarrier, Finish | None]:
+    """(process, finish) for one clip of about ``frames`` frames of ``size`` (height, width)
+    on the stylizer's device; a long clip's keyframes get a compiled generator."""
     interval = carry.interval_for(stylizer.device.type)
+    if size is not None and stylizer.config.compile_for(stylizer.device.type, frames / interval):
+        stylizer = _compiled(stylizer, size, warn)
     if interval > 1:  # looks carried along the motion need no stabilizer; applying them is the finish
         return KeyframeCarrier(stylizer, carry, interval), apply_looks
     return stylizer, stabilizer_step(stabilize) if stabilize.enabled else None
+
+
+def _compiled(stylizer: Stylizer, size: tuple[int, int], warn: Callable[[str], None] | None) -> Stylizer:
+    try:
+        return stylizer.compiled(*size)
+    except Exception as exc:  # noqa: BLE001 - any compiler failure: run eager, and say so
+        if warn is not None:
+            warn(f"torch.compile is not available here ({exc.__class__.__name__}); the generator runs uncompiled "
+                 "(pass --no-compile to skip trying)")
+        return stylizer
 
 
 class InOrder:

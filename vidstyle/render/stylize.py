@@ -9,6 +9,7 @@ common laptop CPUs) and the fast path carries high resolutions.
 from __future__ import annotations
 
 import copy
+import logging
 
 import numpy as np
 import torch
@@ -38,6 +39,21 @@ class Stylizer:
         if self.channels_last:
             model = model.to(memory_format=torch.channels_last)
         self.model = model
+
+    def compiled(self, height: int, width: int) -> Stylizer:
+        """A copy whose generator is compiled with torch.compile for frames of this size (the
+        compile runs here, on a blank frame). Raises what the compiler raises (no C compiler,
+        an unsupported platform): the caller keeps this eager stylizer then."""
+        twin = copy.copy(self)
+        twin.model = torch.compile(self.model, dynamic=False)
+        quiet = logging.getLogger("torch.utils.cpp_extension")  # "No CUDA runtime is found" on CPU machines
+        level = quiet.level
+        quiet.setLevel(logging.ERROR)
+        try:
+            twin.affine_maps(np.zeros((height, width, 3), np.uint8))
+        finally:
+            quiet.setLevel(level)
+        return twin
 
     def __call__(self, frames: list[np.ndarray]) -> list[np.ndarray]:
         out: list[np.ndarray] = []
@@ -70,7 +86,7 @@ class Stylizer:
 
     def affine_maps(self, rgb: np.ndarray) -> np.ndarray:
         """The look of one frame as a local colour transform at the working resolution:
-        (h, w, 12) float32, the 3x3 matrix [out, in] then the offset of every pixel (guided.py),
+        (12, h, w) float32 planes, the 3x3 matrix [out, in] then the offset of every pixel (guided.py),
         so that applying it to the frame gives its stylization. What the keyframe carrier carries."""
         with torch.inference_mode(), cudnn_autotune(self.device):
             frame = self.upload([rgb])
@@ -78,8 +94,7 @@ class Stylizer:
             small = downscale(frame, shape) if shape != rgb.shape[:2] else frame
             maps = fit_affine(small, self._generate(small), self.config.guide_radius, self.config.guide_eps)
             h, w = small.shape[-2:]
-            flat = torch.cat((maps.a.reshape(9, h, w), maps.b[0]), dim=0)
-            return flat.permute(1, 2, 0).contiguous().cpu().numpy()
+            return torch.cat((maps.a.reshape(9, h, w), maps.b[0]), dim=0).float().cpu().numpy()
 
     def _generate(self, rgb: torch.Tensor) -> torch.Tensor:
         x = imagenet_normalize(rgb)
