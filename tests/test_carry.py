@@ -87,16 +87,19 @@ def test_compiling_is_for_long_clips_and_falls_back_with_a_warning(stylizer, mon
     from vidstyle.config import InferenceConfig
     from vidstyle.render import renderer
 
-    assert not InferenceConfig().compile_for("cpu", 50) and InferenceConfig().compile_for("cpu", 120)
-    assert not InferenceConfig().compile_for("cuda", 1000) and InferenceConfig(compile=True).compile_for("cuda", 1)
+    working = 512 * 288
+    assert not InferenceConfig().compile_for("cpu", 50, working) and InferenceConfig().compile_for("cpu", 120, working)
+    assert not InferenceConfig().compile_for("cpu", 187, 160 * 90)  # a minute at 320x180: too little to save
+    assert not InferenceConfig().compile_for("cuda", 1000, working)
+    assert InferenceConfig(compile=True).compile_for("cuda", 1, 100)
 
     def broken(*args, **kwargs):
         raise RuntimeError("no C++ compiler")
 
     monkeypatch.setattr(torch, "compile", broken)
     warnings = []
-    process, finish = renderer.clip_renderer(stylizer, CarryConfig(), StabilizeConfig(), frames=2000, size=(72, 120),
-                                             warn=warnings.append)
+    process, finish = renderer.clip_renderer(stylizer, CarryConfig(), StabilizeConfig(), frames=10**6,
+                                             size=(72, 120), warn=warnings.append)
     assert process.stylizer is stylizer  # uncompiled, and the run goes on
     assert warnings == ["torch.compile is not available here (RuntimeError); the generator runs uncompiled "
                         "(pass --no-compile to skip trying)"]

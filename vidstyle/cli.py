@@ -141,7 +141,7 @@ def signals_as_interrupts() -> Iterator[None]:
               help="Long side of the fast path's working resolution.")
 @click.option("--compile/--no-compile", "compile_generator", default=None,
               help="torch.compile the generator (2.4x faster on a CPU; the first compile of a frame size takes "
-                   "~30 s). Default: on a CPU for clips with 120 keyframes or more.")
+                   "~30 s). Default: on a CPU where a clip has enough keyframes to repay it (about a minute of 720p).")
 @click.option("--precision", type=click.Choice(PRECISIONS), default=InferenceConfig.precision, show_default=True,
               help="Generator arithmetic while stylizing: auto is fp16 on CUDA, fp32 on the CPU.")
 @click.option("--crf", type=click.IntRange(0, 51), default=EncodeConfig.crf, show_default=True,

@@ -161,14 +161,16 @@ class InferenceConfig:
     channels_last: bool | None = None  # None: on CUDA only (on the CPU it measured slower)
     compile: bool | None = None  # torch.compile the generator; None: on a CPU when a clip has enough keyframes
 
-    def compile_for(self, device_type: str, keyframes: float) -> bool:
-        """Whether to compile the generator for a clip of about ``keyframes`` generator runs.
-        On the CPU it ran 2.4-2.6x faster at 512x288 (benchmarks/runtimes.py, same output to
-        2e-5) but the first compile of a size costs ~27 s (later runs reuse Inductor's cache,
-        ~2.4 s): worth it from about 120 keyframes (a minute of video carried at 25 fps)."""
+    def compile_for(self, device_type: str, keyframes: float, pixels: int) -> bool:
+        """Whether to compile the generator for a clip of about ``keyframes`` generator runs on
+        frames of ``pixels`` (the working size). On the CPU it ran 2.4-2.6x faster at 512x288
+        (benchmarks/runtimes.py, same output to 2e-5), saving ~0.22 s a keyframe, but the first
+        compile of a size costs ~27 s (later runs reuse Inductor's cache, ~2.4 s): worth it
+        from about 120 keyframes at that size (a minute of video carried at 25 fps), more at
+        smaller sizes (the saving scales with the pixels)."""
         if self.compile is not None:
             return self.compile
-        return device_type == "cpu" and keyframes >= COMPILE_FROM_KEYFRAMES
+        return device_type == "cpu" and keyframes * pixels / (512 * 288) >= COMPILE_FROM_KEYFRAMES
 
     def for_device(self, device_type: str) -> InferenceConfig:
         """Every device-dependent default filled in for ``device_type`` (batch size, precision,

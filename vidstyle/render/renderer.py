@@ -27,8 +27,10 @@ def clip_renderer(stylizer: Stylizer, carry: CarryConfig, stabilize: StabilizeCo
     """(process, finish) for one clip of about ``frames`` frames of ``size`` (height, width)
     on the stylizer's device; a long clip's keyframes get a compiled generator."""
     interval = carry.interval_for(stylizer.device.type)
-    if size is not None and stylizer.config.compile_for(stylizer.device.type, frames / interval):
-        stylizer = _compiled(stylizer, size, warn)
+    if size is not None:
+        height, width = stylizer.working_shape(*size)
+        if stylizer.config.compile_for(stylizer.device.type, frames / interval, height * width):
+            stylizer = _compiled(stylizer, size, warn)
     if interval > 1:  # looks carried along the motion need no stabilizer; applying them is the finish
         return KeyframeCarrier(stylizer, carry, interval), apply_looks
     return stylizer, stabilizer_step(stabilize) if stabilize.enabled else None
