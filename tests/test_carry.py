@@ -83,23 +83,34 @@ def test_keyframes_option(tmp_path, style_path, capsys):
     assert CarryConfig(keyframes="12").interval_for("cuda") == 12
 
 
-def test_compiling_is_for_long_clips_and_falls_back_with_a_warning(stylizer, monkeypatch):
+def test_faster_runtimes_only_where_they_repay_and_a_failure_falls_back(stylizer, monkeypatch):
     from vidstyle.config import InferenceConfig
-    from vidstyle.render import renderer
+    from vidstyle.render import renderer, runtimes
 
-    working = 512 * 288
-    assert not InferenceConfig().compile_for("cpu", 50, working) and InferenceConfig().compile_for("cpu", 120, working)
-    assert not InferenceConfig().compile_for("cpu", 187, 160 * 90)  # a minute at 320x180: too little to save
-    assert not InferenceConfig().compile_for("cuda", 1000, working)
-    assert InferenceConfig(compile=True).compile_for("cuda", 1, 100)
+    working, auto = 512 * 288, InferenceConfig()
+    assert auto.runtime_for("cpu", 7, working, openvino=True) == "torch"  # a 50-frame clip: set-up not repaid
+    assert auto.runtime_for("cpu", 20, working, openvino=True) == "openvino"
+    assert auto.runtime_for("cpu", 20, working, openvino=False) == "torch"
+    assert auto.runtime_for("cpu", 120, working, openvino=False) == "compile"
+    assert auto.runtime_for("cpu", 187, 160 * 90, openvino=False) == "torch"  # a minute at 320x180 saves too little
+    assert auto.runtime_for("cuda", 10**4, working, openvino=True) == "torch"
+    assert InferenceConfig(runtime="compile").runtime_for("cuda", 1, 100, openvino=False) == "compile"
 
     def broken(*args, **kwargs):
         raise RuntimeError("no C++ compiler")
 
-    monkeypatch.setattr(torch, "compile", broken)
+    monkeypatch.setattr(runtimes, "build", broken)
     warnings = []
     process, finish = renderer.clip_renderer(stylizer, CarryConfig(), StabilizeConfig(), frames=10**6,
                                              size=(72, 120), warn=warnings.append)
-    assert process.stylizer is stylizer  # uncompiled, and the run goes on
-    assert warnings == ["torch.compile is not available here (RuntimeError); the generator runs uncompiled "
-                        "(pass --no-compile to skip trying)"]
+    assert process.stylizer is stylizer  # plain torch, and the run goes on
+    assert len(warnings) == 1 and warnings[0].startswith("the ") and "runtime failed here (RuntimeError); " \
+        "the generator runs on plain torch (pass --runtime torch to skip trying)" in warnings[0]
+
+
+def test_openvino_gives_the_same_looks(stylizer):
+    pytest.importorskip("openvino")
+    frame = np.ascontiguousarray(np.random.default_rng(2).integers(0, 255, (72, 120, 3), dtype=np.uint8))
+    eager = apply_maps(stylizer.affine_maps(frame), frame).astype(int)
+    fast = stylizer.with_runtime("openvino", 72, 120)
+    assert np.abs(apply_maps(fast.affine_maps(frame), frame).astype(int) - eager).max() <= 2

@@ -22,6 +22,7 @@ from vidstyle.config import (
     DEVICE_CHOICES,
     LOSS_NETWORKS,
     PRECISIONS,
+    RUNTIME_CHOICES,
     CarryConfig,
     EncodeConfig,
     InferenceConfig,
@@ -139,9 +140,10 @@ def signals_as_interrupts() -> Iterator[None]:
                    "upsampling (5-10x faster at 720p). Default: on for frames over 640 px on the CPU, off on a GPU.")
 @click.option("--fast-size", type=click.IntRange(64, MAX_SIZE), default=InferenceConfig.fast_size, show_default=True,
               help="Long side of the fast path's working resolution.")
-@click.option("--compile/--no-compile", "compile_generator", default=None,
-              help="torch.compile the generator (2.4x faster on a CPU; the first compile of a frame size takes "
-                   "~30 s). Default: on a CPU where a clip has enough keyframes to repay it (about a minute of 720p).")
+@click.option("--runtime", type=click.Choice(RUNTIME_CHOICES), default=InferenceConfig.runtime, show_default=True,
+              help="Keyframe generator runtime: openvino (pip install 'vidstyle[openvino]'; 3x faster on a CPU, ~5 s "
+                   "set-up), compile (torch.compile, 2.4x, ~27 s first compile), torch. auto: on a CPU the fastest "
+                   "one the clip's keyframes repay.")
 @click.option("--precision", type=click.Choice(PRECISIONS), default=InferenceConfig.precision, show_default=True,
               help="Generator arithmetic while stylizing: auto is fp16 on CUDA, fp32 on the CPU.")
 @click.option("--crf", type=click.IntRange(0, 51), default=EncodeConfig.crf, show_default=True,
@@ -193,7 +195,7 @@ def command(inputs: tuple[Path, ...], output: Path | None, out_dir: Path | None,
 
 
 def _run_config(*, style, steps, train_size, strength, loss_network, preview_only, content_weight, style_weight,
-                stability, keyframe, finetune_frames, finetune_steps, batch_size, fast, fast_size, compile_generator,
+                stability, keyframe, finetune_frames, finetune_steps, batch_size, fast, fast_size, runtime,
                 precision, crf, preset, device, seed, vgg_weights, model_path, save_model, keyframes, stabilize,
                 stabilize_strength, overwrite, strict, max_pixels) -> RunConfig:
     train = TrainConfig(steps=steps, train_size=train_size, content_weight=content_weight, style_weight=style_weight,
@@ -205,7 +207,7 @@ def _run_config(*, style, steps, train_size, strength, loss_network, preview_onl
         stabilize=StabilizeConfig(enabled=stabilize, strength=stabilize_strength),
         carry=CarryConfig(keyframes=keyframes),
         inference=InferenceConfig(batch_size=batch_size, fast=fast, fast_size=fast_size, precision=precision,
-                                  compile=compile_generator),
+                                  runtime=runtime),
         device=device, keyframe=keyframe, vgg_weights=vgg_weights or None,
         model_path=str(model_path) if model_path else None, save_model=str(save_model) if save_model else None,
         overwrite=overwrite, strict=strict, max_pixels=max_pixels, preview_only=preview_only,

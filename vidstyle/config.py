@@ -139,7 +139,9 @@ class CarryConfig:
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 FAST_SIZE = 512  # working long side of the fast path
 FAST_ABOVE = 640  # on the CPU, frames with a longer side than this take the fast path by default
-COMPILE_FROM_KEYFRAMES = 120
+RUNTIME_CHOICES = ("auto", "torch", "openvino", "compile")
+RUNTIME_SETUP_SECONDS = {"openvino": 5.0, "compile": 27.0}  # one-off per frame size (benchmarks/runtimes.py)
+RUNTIME_SPEED_UP = {"openvino": 3.0, "compile": 2.4}
 
 
 @dataclass(frozen=True)
@@ -159,18 +161,23 @@ class InferenceConfig:
     guide_eps: float = 1e-4
     precision: str = "auto"
     channels_last: bool | None = None  # None: on CUDA only (on the CPU it measured slower)
-    compile: bool | None = None  # torch.compile the generator; None: on a CPU when a clip has enough keyframes
+    runtime: str = "auto"  # keyframe generator: auto, torch, openvino (optional extra) or compile (render/runtimes.py)
 
-    def compile_for(self, device_type: str, keyframes: float, pixels: int) -> bool:
-        """Whether to compile the generator for a clip of about ``keyframes`` generator runs on
-        frames of ``pixels`` (the working size). On the CPU it ran 2.4-2.6x faster at 512x288
-        (benchmarks/runtimes.py, same output to 2e-5), saving ~0.22 s a keyframe, but the first
-        compile of a size costs ~27 s (later runs reuse Inductor's cache, ~2.4 s): worth it
-        from about 120 keyframes at that size (a minute of video carried at 25 fps), more at
-        smaller sizes (the saving scales with the pixels)."""
-        if self.compile is not None:
-            return self.compile
-        return device_type == "cpu" and keyframes * pixels / (512 * 288) >= COMPILE_FROM_KEYFRAMES
+    def runtime_for(self, device_type: str, keyframes: float, pixels: int, openvino: bool) -> str:
+        """The runtime for a clip of about ``keyframes`` generator runs on frames of ``pixels``
+        (the working size). ``auto`` on a CPU: the fastest one whose one-off set-up the clip
+        repays (OpenVINO when installed, else torch.compile; a 512x288 generator run saves
+        ~0.26 s and ~0.22 s), else plain torch; plain torch on a GPU."""
+        if self.runtime != "auto":
+            return self.runtime
+        if device_type != "cpu":
+            return "torch"
+        saved_per_run = 0.39 * pixels / (512 * 288)  # eager seconds at that size, measured
+        for name in (("openvino",) if openvino else ()) + ("compile",):
+            speed_up, setup = RUNTIME_SPEED_UP[name], RUNTIME_SETUP_SECONDS[name]
+            if keyframes * saved_per_run * (1 - 1 / speed_up) >= setup:
+                return name
+        return "torch"
 
     def for_device(self, device_type: str) -> InferenceConfig:
         """Every device-dependent default filled in for ``device_type`` (batch size, precision,

@@ -13,6 +13,7 @@ from collections.abc import Callable
 import numpy as np
 
 from vidstyle.config import CarryConfig, StabilizeConfig
+from vidstyle.render import runtimes
 from vidstyle.render.carry import KeyframeCarrier, apply_looks
 from vidstyle.render.stabilize import stabilizer_step
 from vidstyle.render.stylize import Stylizer
@@ -25,24 +26,27 @@ def clip_renderer(stylizer: Stylizer, carry: CarryConfig, stabilize: StabilizeCo
                   size: tuple[int, int] | None = None,
                   warn: Callable[[str], None] | None = None) -> tuple[Stylizer | KeyframeCarrier, Finish | None]:
     """(process, finish) for one clip of about ``frames`` frames of ``size`` (height, width)
-    on the stylizer's device; a long clip's keyframes get a compiled generator."""
+    on the stylizer's device; a long clip's generator gets a faster runtime where it repays."""
     interval = carry.interval_for(stylizer.device.type)
     if size is not None:
         height, width = stylizer.working_shape(*size)
-        if stylizer.config.compile_for(stylizer.device.type, frames / interval, height * width):
-            stylizer = _compiled(stylizer, size, warn)
+        name = stylizer.config.runtime_for(stylizer.device.type, frames / interval, height * width,
+                                           runtimes.openvino_available())
+        if name != "torch":
+            stylizer = _with_runtime(stylizer, name, size, warn)
     if interval > 1:  # looks carried along the motion need no stabilizer; applying them is the finish
         return KeyframeCarrier(stylizer, carry, interval), apply_looks
     return stylizer, stabilizer_step(stabilize) if stabilize.enabled else None
 
 
-def _compiled(stylizer: Stylizer, size: tuple[int, int], warn: Callable[[str], None] | None) -> Stylizer:
+def _with_runtime(stylizer: Stylizer, name: str, size: tuple[int, int],
+                  warn: Callable[[str], None] | None) -> Stylizer:
     try:
-        return stylizer.compiled(*size)
-    except Exception as exc:  # noqa: BLE001 - any compiler failure: run eager, and say so
+        return stylizer.with_runtime(name, *size)
+    except Exception as exc:  # noqa: BLE001 - any runtime failure: plain torch, and say so
         if warn is not None:
-            warn(f"torch.compile is not available here ({exc.__class__.__name__}); the generator runs uncompiled "
-                 "(pass --no-compile to skip trying)")
+            warn(f"the {name} runtime failed here ({exc.__class__.__name__}); the generator runs on plain torch "
+                 "(pass --runtime torch to skip trying)")
         return stylizer
 
 

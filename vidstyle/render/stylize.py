@@ -9,7 +9,6 @@ common laptop CPUs) and the fast path carries high resolutions.
 from __future__ import annotations
 
 import copy
-import logging
 
 import numpy as np
 import torch
@@ -19,6 +18,7 @@ from vidstyle.devices import cudnn_autotune, dtype_of
 from vidstyle.media.images import long_side_shape
 from vidstyle.model.generator import HRNetGenerator
 from vidstyle.model.tensors import download_rgb, imagenet_denormalize, imagenet_normalize, upload_rgb
+from vidstyle.render import runtimes
 from vidstyle.render.guided import apply_affine, downscale, fit_affine
 
 
@@ -40,19 +40,12 @@ class Stylizer:
             model = model.to(memory_format=torch.channels_last)
         self.model = model
 
-    def compiled(self, height: int, width: int) -> Stylizer:
-        """A copy whose generator is compiled with torch.compile for frames of this size (the
-        compile runs here, on a blank frame). Raises what the compiler raises (no C compiler,
-        an unsupported platform): the caller keeps this eager stylizer then."""
+    def with_runtime(self, name: str, height: int, width: int) -> Stylizer:
+        """A copy whose generator runs under runtime ``name`` (render/runtimes.py), built for
+        frames of this size. Raises what the runtime raises: the caller keeps this stylizer then."""
+        shape = self.working_shape(height, width)
         twin = copy.copy(self)
-        twin.model = torch.compile(self.model, dynamic=False)
-        quiet = logging.getLogger("torch.utils.cpp_extension")  # "No CUDA runtime is found" on CPU machines
-        level = quiet.level
-        quiet.setLevel(logging.ERROR)
-        try:
-            twin.affine_maps(np.zeros((height, width, 3), np.uint8))
-        finally:
-            quiet.setLevel(level)
+        twin.model = runtimes.build(name, self.model, torch.zeros(1, 3, *shape, device=self.device))
         return twin
 
     def __call__(self, frames: list[np.ndarray]) -> list[np.ndarray]:
