@@ -107,8 +107,9 @@ class StyleModel:
             >>> result.message
             '100 frames, 480x270, 1 audio stream(s)'
         """
-        config = replace(config or RunConfig(), overwrite=overwrite, preview=False, model_path=None,
-                         device=self.device.type, train=replace((config or RunConfig()).train, finetune_frames=0))
+        config = config or RunConfig()
+        config = replace(config, overwrite=overwrite, preview=False, model_path=None, device=self.device.type,
+                         train=replace(config.train, finetune_frames=0))
         reporter = Reporter(quiet=quiet, progress=progress)
         session = StyleSession(config, reporter, model=self.generator)
         return stylize_paths([Path(source)], config, reporter, output=Path(output), session=session)[0]

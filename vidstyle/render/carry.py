@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 
 from vidstyle.config import CarryConfig
-from vidstyle.render.flow import FlowEstimator, gray, grid, is_cut, warp
+from vidstyle.render.flow import FlowEstimator, gray, grid, is_cut, lands_inside, warp
 from vidstyle.render.stylize import Stylizer
 
 
@@ -135,7 +135,7 @@ class KeyframeCarrier:
                 shown_gray, shown_look = self._shown
                 residual = np.abs(small.astype(np.float32) - warp(shown_gray, step).astype(np.float32)) / 255.0
                 trust = np.exp(-((cv2.GaussianBlur(residual, (0, 0), 1.5) / self.config.residual) ** 2))
-                weight = self.config.smoothing * trust * _inside(step)
+                weight = self.config.smoothing * trust * lands_inside(step)
                 look = look + weight * (_warp_maps(shown_look, step) - look)
             self._shown = (small, look)
             out.append(look)
@@ -164,7 +164,7 @@ class KeyframeCarrier:
         flow = step + warp(neighbour_flow, step)  # -> the keyframe
         residual = np.abs(small.astype(np.float32) - warp(key.gray, flow).astype(np.float32)) / 255.0
         residual = cv2.GaussianBlur(residual, (0, 0), 1.5)
-        trust = np.exp(-((residual / self.config.residual) ** 2)) * _inside(flow)
+        trust = np.exp(-((residual / self.config.residual) ** 2)) * lands_inside(flow)
         if strict and float((trust > 0.5).mean()) < self.config.min_trusted:
             return None
         return _Carried(maps=_warp_maps(key.maps, flow), trust=trust.astype(np.float32), flow=flow, step=step)
@@ -175,7 +175,6 @@ class KeyframeCarrier:
         return gray(small)
 
 
-
 def apply_looks(sources: list[np.ndarray], looks: list[np.ndarray]) -> list[np.ndarray]:
     """Each frame stylized by its look (the carrier's output): a ``finish`` step."""
     return [apply_maps(look, rgb) for rgb, look in zip(sources, looks, strict=True)]
@@ -183,7 +182,9 @@ def apply_looks(sources: list[np.ndarray], looks: list[np.ndarray]) -> list[np.n
 
 def apply_maps(maps: np.ndarray, rgb: np.ndarray) -> np.ndarray:
     """Apply (12, h, w) working-resolution maps to a full-resolution uint8 RGB frame: the maps
-    are upsampled bilinearly, the frame keeps its own edges. Returns uint8 RGB."""
+    are upsampled bilinearly, the frame keeps its own edges. Returns uint8 RGB. The same sum as
+    `guided.apply_affine`, on CPU arrays with OpenCV: 12 ms a 720p frame where the torch einsum
+    took 44 (it runs in the encoder thread, on numpy frames)."""
     height, width = rgb.shape[:2]
     if maps.shape[1:] != (height, width):
         maps = _resize(maps, (width, height), cv2.INTER_LINEAR)
@@ -217,14 +218,6 @@ def _resize(maps: np.ndarray, size: tuple[int, int], interpolation: int) -> np.n
     for plane, target in zip(maps, out, strict=True):
         cv2.resize(plane, size, dst=target, interpolation=interpolation)
     return out
-
-
-def _inside(flow: np.ndarray) -> np.ndarray:
-    """1 where the flow lands inside the frame, 0 outside."""
-    h, w = flow.shape[:2]
-    x = np.arange(w, dtype=np.float32)[None, :] + flow[..., 0]
-    y = np.arange(h, dtype=np.float32)[:, None] + flow[..., 1]
-    return ((x >= 0) & (x <= w - 1) & (y >= 0) & (y <= h - 1)).astype(np.float32)
 
 
 def _blend(maps0: np.ndarray, w0: np.ndarray, maps1: np.ndarray, w1: np.ndarray) -> np.ndarray:

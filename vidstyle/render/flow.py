@@ -61,11 +61,15 @@ def motion(flow_estimator: FlowEstimator, current_gray: np.ndarray, previous_gra
     du_dy, du_dx = np.gradient(back[..., 0])
     dv_dy, dv_dx = np.gradient(back[..., 1])
     boundary = du_dx**2 + du_dy**2 + dv_dx**2 + dv_dy**2 > 0.01 * np.sum(back**2, axis=-1) + 0.002
-    h, w = back.shape[:2]
+    return Motion(flow=back, valid=~occluded & ~boundary & lands_inside(back))
+
+
+def lands_inside(flow: np.ndarray) -> np.ndarray:
+    """(H, W) bool: where p + flow(p) falls inside the frame."""
+    h, w = flow.shape[:2]
     grid_x, grid_y = grid(h, w)
-    lands_x, lands_y = grid_x + back[..., 0], grid_y + back[..., 1]
-    inside = (lands_x >= 0) & (lands_x <= w - 1) & (lands_y >= 0) & (lands_y <= h - 1)
-    return Motion(flow=back, valid=~occluded & ~boundary & inside)
+    lands_x, lands_y = grid_x + flow[..., 0], grid_y + flow[..., 1]
+    return (lands_x >= 0) & (lands_x <= w - 1) & (lands_y >= 0) & (lands_y <= h - 1)
 
 
 CUT_DISTANCE = 0.35  # Bhattacharyya distance of grey histograms above which a pair is a scene cut

@@ -10,15 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import numpy as np
-
 from vidstyle.config import CarryConfig, StabilizeConfig
 from vidstyle.render import runtimes
 from vidstyle.render.carry import KeyframeCarrier, apply_looks
-from vidstyle.render.stabilize import stabilizer_step
+from vidstyle.render.stabilize import Batch, stabilizer_step
 from vidstyle.render.stylize import Stylizer
 
-Batch = list[np.ndarray]
 Finish = Callable[[Batch, Batch], Batch]
 
 

@@ -19,7 +19,7 @@ from vidstyle.media.images import long_side_shape
 from vidstyle.model.generator import HRNetGenerator
 from vidstyle.model.tensors import download_rgb, imagenet_denormalize, imagenet_normalize, upload_rgb
 from vidstyle.render import runtimes
-from vidstyle.render.guided import apply_affine, downscale, fit_affine
+from vidstyle.render.guided import AffineMaps, apply_affine, downscale, fit_affine
 
 
 class Stylizer:
@@ -64,12 +64,9 @@ class Stylizer:
 
     def stylize_tensor(self, rgb: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) RGB in [0, 1] on the model's device -> stylized, same shape, in [0, 1]."""
-        h, w = rgb.shape[-2:]
-        if not self.uses_fast_path(h, w):
+        if not self.uses_fast_path(*rgb.shape[-2:]):
             return self._generate(rgb)
-        small = downscale(rgb, long_side_shape(h, w, self.config.fast_size))
-        maps = fit_affine(small, self._generate(small), self.config.guide_radius, self.config.guide_eps)
-        return apply_affine(maps, rgb).clamp(0.0, 1.0)
+        return apply_affine(self._working_maps(rgb), rgb).clamp(0.0, 1.0)
 
     def working_shape(self, height: int, width: int) -> tuple[int, int]:
         """The size the generator sees: the fast path's working size, or the frame's own."""
@@ -82,12 +79,16 @@ class Stylizer:
         (12, h, w) float32 planes, the 3x3 matrix [out, in] then the offset of every pixel (guided.py),
         so that applying it to the frame gives its stylization. What the keyframe carrier carries."""
         with torch.inference_mode(), cudnn_autotune(self.device):
-            frame = self.upload([rgb])
-            shape = self.working_shape(*rgb.shape[:2])
-            small = downscale(frame, shape) if shape != rgb.shape[:2] else frame
-            maps = fit_affine(small, self._generate(small), self.config.guide_radius, self.config.guide_eps)
-            h, w = small.shape[-2:]
+            maps = self._working_maps(self.upload([rgb]))
+            h, w = maps.b.shape[-2:]
             return torch.cat((maps.a.reshape(9, h, w), maps.b[0]), dim=0).float().cpu().numpy()
+
+    def _working_maps(self, rgb: torch.Tensor) -> AffineMaps:
+        """The generator at the working size, as local colour transforms from the (downscaled)
+        input to its output: the fast path's upsampling and the carrier's look alike."""
+        shape = self.working_shape(*rgb.shape[-2:])
+        small = downscale(rgb, shape) if shape != tuple(rgb.shape[-2:]) else rgb
+        return fit_affine(small, self._generate(small), self.config.guide_radius, self.config.guide_eps)
 
     def _generate(self, rgb: torch.Tensor) -> torch.Tensor:
         x = imagenet_normalize(rgb)
