@@ -136,7 +136,8 @@ def test_termination_signals_leave_nothing_behind(tmp_path, style_path, signum, 
     deadline = time.monotonic() + 120
     while not leftovers(tmp_path) and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert leftovers(tmp_path), "the run never started writing"
+    ended = proc.poll() is not None
+    assert leftovers(tmp_path), f"the run never started writing (ended: {ended}) {proc.stderr.read() if ended else ''}"
     proc.send_signal(signum)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 128 + signum, err
