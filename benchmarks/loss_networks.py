@@ -53,7 +53,7 @@ def contents(size: int) -> dict[str, np.ndarray]:
 
 
 def train(design: str, strength: float, content: np.ndarray, style: np.ndarray, steps: int) -> tuple[np.ndarray, float]:
-    network, config = resolve_loss_network(design, None), TrainConfig(strength=strength)
+    network, config = resolve_loss_network(design, None), TrainConfig(strength=strength).for_device("cpu")
     tensor = to_tensor(content, CPU)
     loss = build_losses(network, style, config, CPU)(*tensor.shape[-2:])
     generator = build_generator(GeneratorConfig(), 0, CPU)

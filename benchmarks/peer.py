@@ -8,10 +8,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from vidstyle.config import EncodeConfig
-from vidstyle.media import reader
-from vidstyle.render import stream
-from vidstyle.reporting import Reporter
+from vidstyle.loop import Renderer
+from vidstyle.pipeline import transcode
 
 
 def run_peer(src: Path, out: Path, style: Path) -> bool:
@@ -24,9 +22,13 @@ def run_peer(src: Path, out: Path, style: Path) -> bool:
     engine = StyleTransfer(device="cpu")
     style_image = Image.open(style).convert("RGB")
 
-    def process(frames: list[np.ndarray]) -> list[np.ndarray]:
-        return [np.asarray(engine.stylize_with(Image.fromarray(f), style_image).resize(
-            (f.shape[1], f.shape[0]), Image.LANCZOS)) for f in frames]
+    class Peer(Renderer[np.ndarray]):
+        def submit(self, frames: list[np.ndarray]) -> list[np.ndarray]:
+            return [np.asarray(engine.stylize_with(Image.fromarray(f), style_image).resize(
+                (f.shape[1], f.shape[0]), Image.LANCZOS)) for f in frames]
 
-    stream.transcode(src, out, out.suffix, reader.probe(src), process, 1, EncodeConfig(), Reporter(quiet=True))
+        def draw(self, frames: list[np.ndarray], staged: list[np.ndarray]) -> list[np.ndarray]:
+            return staged
+
+    transcode(src, out, Peer())
     return True

@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from vidstyle.allocator import tune_allocator
 from vidstyle.model.checkpoint import load_style_model
-from vidstyle.runtime import tune_allocator
 
 
 def seconds_per_frame(run, frames: list[torch.Tensor]) -> tuple[float, list[np.ndarray], float]:

@@ -42,7 +42,8 @@ from clips import PAINTING as STYLE
 from clips import panning_clip
 from peer import run_peer
 
-from vidstyle.config import CarryConfig, EncodeConfig, GeneratorConfig, InferenceConfig, RunConfig, TrainConfig
+from vidstyle.allocator import tune_allocator
+from vidstyle.config import CarryConfig, GeneratorConfig, InferenceConfig, RunConfig, StabilizeConfig, TrainConfig
 from vidstyle.devices import resolve_device, synchronize
 from vidstyle.media import reader
 from vidstyle.media.images import load_image, resize_long_side
@@ -50,13 +51,12 @@ from vidstyle.model.checkpoint import Checkpoint, load_style_model, save_style_m
 from vidstyle.model.lossnet import build_losses, resolve_loss_network
 from vidstyle.model.tensors import to_tensor
 from vidstyle.model.train import build_generator, train_generator
-from vidstyle.pipeline import stylize_paths
+from vidstyle.pipeline import stylize_paths, transcode
 from vidstyle.quality.evaluate import evaluate
-from vidstyle.render import stream
-from vidstyle.render.stabilize import stabilizer_step
+from vidstyle.render.renderer import EveryFrame, Unchanged
+from vidstyle.render.stabilize import TemporalStabilizer
 from vidstyle.render.stylize import Stylizer
 from vidstyle.reporting import Reporter
-from vidstyle.runtime import tune_allocator
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -104,8 +104,7 @@ def bench_keyframes(clip: Path, model: Path, device: torch.device, args, work: P
     """End to end under each keyframe policy (--policies) and the peer, and their quality."""
     info = reader.probe(clip)
     quiet = Reporter(quiet=True)
-    copy = timed(lambda: stream.transcode(clip, work / "copy.mp4", ".mp4", info, lambda f: f, 1, EncodeConfig(),
-                                          quiet))
+    copy = timed(lambda: transcode(clip, work / "copy.mp4", Unchanged()))
     row = {"clip": clip.name, "size": f"{info.width}x{info.height}", "frames": info.frames,
            "transcode": info.frames / copy, "runs": {}}
     for policy in args.policies.split(","):
@@ -141,23 +140,22 @@ def bench_clip(clip: Path, model: Path, device: torch.device, args, work: Path) 
     info = reader.probe(clip)
     frames = list(reader.iter_rgb(clip))
     quiet = Reporter(quiet=True)
-    transcode = timed(lambda: stream.transcode(clip, work / "copy.mp4", ".mp4", info, lambda f: f, 1,
-                                              EncodeConfig(), quiet))
+    ceiling = timed(lambda: transcode(clip, work / "copy.mp4", Unchanged()))
     decode = timed(lambda: sum(1 for _ in reader.iter_rgb(clip)))
     inference = InferenceConfig(fast=args.fast)
     generator = load_style_model(model, device).generator
     stylizer = Stylizer(generator, inference)
     stage = stage_fps(frames, stylizer, stylizer.batch_size, device)
     styled = [stylizer.one(f) for f in frames[:10]]
-    stabilize = stabilizer_step(RunConfig().stabilize)
-    stabilize(frames[:1], styled[:1])
-    stab = (len(styled) - 1) / timed(lambda: stabilize(frames[1:len(styled)], styled[1:]))
-    pipeline = timed(lambda: stream.transcode(clip, work / "piped.mp4", ".mp4", info, stylizer, stylizer.batch_size,
-                                             EncodeConfig(), quiet, stabilizer_step(RunConfig().stabilize)))
+    stabilize = EveryFrame(stylizer, TemporalStabilizer(StabilizeConfig()))
+    stabilize.draw(frames[:1], styled[:1])
+    stab = (len(styled) - 1) / timed(lambda: stabilize.draw(frames[1:len(styled)], styled[1:]))
+    pipeline = timed(lambda: transcode(clip, work / "piped.mp4",
+                                       EveryFrame(stylizer, TemporalStabilizer(StabilizeConfig()))))
     config = RunConfig(model_path=str(model), device=device.type, inference=inference, overwrite=True)
     apply = timed(lambda: stylize_paths([clip], config, quiet, output=work / "styled.mp4"))
     row = {"clip": clip.name, "size": f"{info.width}x{info.height}", "frames": len(frames),
-           "transcode": len(frames) / transcode, "decode": len(frames) / decode, "stylize": stage, "stabilize": stab,
+           "transcode": len(frames) / ceiling, "decode": len(frames) / decode, "stylize": stage, "stabilize": stab,
            "pipeline": len(frames) / pipeline,
            "apply": len(frames) / apply, "fast": stylizer.uses_fast_path(info.height, info.width),
            "rss": peak_rss_mb()}

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import torch
 
+from vidstyle.allocator import tune_allocator
 from vidstyle.config import GeneratorConfig, StabilizeConfig
 from vidstyle.media.reader import iter_rgb
 from vidstyle.model.train import build_generator
 from vidstyle.render.stabilize import TemporalStabilizer
 from vidstyle.render.stylize import Stylizer
-from vidstyle.runtime import tune_allocator
 
 REPO = Path(__file__).resolve().parent.parent
 

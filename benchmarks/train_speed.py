@@ -23,6 +23,7 @@ from pathlib import Path
 
 import torch
 
+from vidstyle.allocator import tune_allocator
 from vidstyle.config import GeneratorConfig, TrainConfig
 from vidstyle.devices import resolve_device, synchronize
 from vidstyle.media.images import load_image, resize_long_side, resize_to_area
@@ -31,7 +32,6 @@ from vidstyle.model.lossnet import PLANS, VGG19, LossNetwork, build_losses, reso
 from vidstyle.model.tensors import to_tensor
 from vidstyle.model.train import build_generator, train_generator
 from vidstyle.model.vgg import load_vgg_features
-from vidstyle.runtime import tune_allocator
 
 REPO = Path(__file__).resolve().parent.parent
 

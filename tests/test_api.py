@@ -31,7 +31,7 @@ def test_import_is_light():
 def test_train_reports_progress_and_records_what_it_used(tmp_path):
     clip = make_clip(tmp_path / "c.mp4", frames=6, audio=None)
     seen = []
-    model = vidstyle.train(SAMPLES / "starry_night.jpg", clip, config=FAST, keyframe="#2", device="cpu",
+    model = vidstyle.train(SAMPLES / "starry_night.jpg", clip, config=FAST, train_frame="#2", device="cpu",
                            progress=lambda what, done, total: seen.append((what, done, total)))
     assert seen == [("training", 1, 3), ("training", 2, 3), ("training", 3, 3)]
     assert model.info["style"] == "starry_night.jpg" and model.info["loss_network"] == "pyramid"
@@ -72,10 +72,36 @@ def test_stylize_frames_streams_lazily(model):
     assert first.shape == (24, 32, 3) and first.dtype == np.uint8
     assert len(pulled) == 1  # one frame read for one frame out (batch size 1 on the CPU)
     assert len(list(stream)) == 4
-    plain = list(model.stylize_frames(frames(), stabilize=False))
-    assert np.array_equal(plain[0], first)  # the first frame has nothing to blend with
     with pytest.raises(InputError, match=r"frames must be \(H, W, 3\) uint8 RGB arrays, got float64"):
         next(model.stylize_frames([np.zeros((8, 8, 3))]))
+
+
+def test_stabilize_applies_where_every_frame_is_stylized_and_says_when_it_cannot(model, capsys):
+    rng = np.random.default_rng(3)
+    texture = rng.integers(0, 255, (24, 40, 3), dtype=np.uint8)
+    frames = [np.ascontiguousarray(np.roll(texture, i, axis=1)[:, :32]) for i in range(4)]  # a slow pan
+    every = vidstyle.CarryConfig(keyframes="every")
+    stable = list(model.stylize_frames(frames, carry=every))
+    plain = list(model.stylize_frames(frames, carry=every, stabilize=False))
+    assert np.array_equal(stable[0], plain[0])  # the first frame has nothing to blend with
+    assert np.abs(stable[3].astype(int) - plain[3].astype(int)).mean() > 1.0  # later ones are blended
+    capsys.readouterr()
+    carried = list(model.stylize_frames(frames, stabilize=False))  # the CPU default carries looks
+    assert len(carried) == 4
+    assert "StabilizeConfig(enabled=...): no effect where looks are carried between keyframes" in \
+        capsys.readouterr().err
+
+
+def test_errors_name_parameters_not_flags(tmp_path):
+    clip = make_clip(tmp_path / "c.mp4", frames=4, audio=None)
+    with pytest.raises(InputError) as caught:
+        vidstyle.train(SAMPLES / "starry_night.jpg", clip, config=FAST, train_frame="#9", device="cpu")
+    assert str(caught.value) == "train_frame= #9 is past the end of c.mp4 (4 frames); pick a smaller index"
+    taken = tmp_path / "taken.mp4"
+    taken.write_bytes(b"mine")
+    with pytest.raises(OutputError, match="already exists; pass overwrite=True to replace it"):
+        vidstyle.stylize_files([clip], vidstyle.RunConfig(style=str(SAMPLES / "starry_night.jpg")), output=taken)
+    assert taken.read_bytes() == b"mine"
 
 
 def test_stylize_video_keeps_timestamps_and_audio(model, tmp_path):

@@ -5,11 +5,13 @@ import pytest
 import torch
 from support import FAST, SAMPLES, make_clip, read_clip, run
 
-from vidstyle.config import CarryConfig, GeneratorConfig, StabilizeConfig
+from vidstyle.config import CarryConfig, GeneratorConfig, RunConfig
+from vidstyle.errors import command_line_names, spell
+from vidstyle.loop import pictures
 from vidstyle.media.images import load_image, resize
+from vidstyle.media.sources import ArraySource
 from vidstyle.model.train import build_generator
-from vidstyle.render.carry import KeyframeCarrier, apply_looks, apply_maps, fill_untrusted
-from vidstyle.render.renderer import InOrder
+from vidstyle.render.carry import KeyframeCarrier, apply_maps, fill_untrusted
 from vidstyle.render.stylize import Stylizer
 
 
@@ -31,12 +33,14 @@ def painting():
 def test_every_frame_comes_back_in_order_with_few_keyframes(stylizer, painting):
     frames = _pan(painting, 11)
     carrier = KeyframeCarrier(stylizer, CarryConfig(), interval=4)
-    render = InOrder(carrier, apply_looks)
-    out, held = [], []
-    for frame in frames:
-        out += render([frame])
-        held.append(len(carrier._waiting))
-    out += render.flush()
+    held = []
+
+    def watched():
+        for frame in frames:
+            yield frame
+            held.append(len(carrier._waiting))  # after the carrier took the frame
+
+    out = list(pictures(ArraySource(watched()), carrier))
     assert len(out) == 11 and all(o.shape == (72, 120, 3) and o.dtype == np.uint8 for o in out)
     assert carrier.keyframes == 4  # frames 0, 4, 8, and the last (9 blends 8 and 10)
     assert max(held) == 3  # never more than interval - 1 frames wait: memory is bounded
@@ -54,8 +58,7 @@ def test_a_cut_starts_a_keyframe_and_nothing_crosses_it(stylizer, painting):
     other = np.ascontiguousarray(painting[::-1, ::-1] // 2 + 60)
     frames = _pan(painting, 3) + _pan(other, 3)
     carrier = KeyframeCarrier(stylizer, CarryConfig(), interval=8)
-    render = InOrder(carrier, apply_looks)
-    out = render(frames) + render.flush()
+    out = list(pictures(ArraySource(frames), carrier))
     assert len(out) == 6 and carrier.keyframes == 3  # the first frame, the first after the cut, the last
     own = apply_maps(stylizer.affine_maps(frames[3]), frames[3])
     assert np.array_equal(out[3], own)
@@ -84,28 +87,30 @@ def test_keyframes_option(tmp_path, style_path, capsys):
 
 
 def test_faster_runtimes_only_where_they_repay_and_a_failure_falls_back(stylizer, monkeypatch):
-    from vidstyle.config import InferenceConfig
     from vidstyle.render import renderer, runtimes
 
-    working, auto = 512 * 288, InferenceConfig()
-    assert auto.runtime_for("cpu", 7, working, openvino=True) == "torch"  # a 50-frame clip: set-up not repaid
-    assert auto.runtime_for("cpu", 20, working, openvino=True) == "openvino"
-    assert auto.runtime_for("cpu", 20, working, openvino=False) == "torch"
-    assert auto.runtime_for("cpu", 120, working, openvino=False) == "compile"
-    assert auto.runtime_for("cpu", 187, 160 * 90, openvino=False) == "torch"  # a minute at 320x180 saves too little
-    assert auto.runtime_for("cuda", 10**4, working, openvino=True) == "torch"
-    assert InferenceConfig(runtime="compile").runtime_for("cuda", 1, 100, openvino=False) == "compile"
+    working, choose = 512 * 288, runtimes.choose
+    assert choose("auto", "cpu", 7, working, openvino=True) == "torch"  # a 50-frame clip: set-up not repaid
+    assert choose("auto", "cpu", 20, working, openvino=True) == "openvino"
+    assert choose("auto", "cpu", 20, working, openvino=False) == "torch"
+    assert choose("auto", "cpu", 120, working, openvino=False) == "compile"
+    assert choose("auto", "cpu", 187, 160 * 90, openvino=False) == "torch"  # a minute at 320x180 saves too little
+    assert choose("auto", "cuda", 10**4, working, openvino=True) == "torch"
+    assert choose("compile", "cuda", 1, 100, openvino=False) == "compile"
 
     def broken(*args, **kwargs):
         raise RuntimeError("no C++ compiler")
 
     monkeypatch.setattr(runtimes, "build", broken)
     warnings = []
-    process, finish = renderer.clip_renderer(stylizer, CarryConfig(), StabilizeConfig(), frames=10**6,
-                                             size=(72, 120), warn=warnings.append)
-    assert process.stylizer is stylizer  # plain torch, and the run goes on
-    assert len(warnings) == 1 and warnings[0].startswith("the ") and "runtime failed here (RuntimeError); " \
-        "the generator runs on plain torch (pass --runtime torch to skip trying)" in warnings[0]
+    carrier = renderer.clip_renderer(stylizer, RunConfig().plan("cpu"), frames=10**6, size=(72, 120),
+                                     warn=warnings.append)
+    assert carrier.stylizer is stylizer  # plain torch, and the run goes on
+    assert len(warnings) == 1 and warnings[0].startswith("the ")
+    with command_line_names():  # what the command line shows; Python callers read InferenceConfig(runtime=...)
+        assert "runtime failed here (RuntimeError); the generator runs on plain torch (set --runtime to torch to " \
+            "skip trying)" in spell(warnings[0])
+    assert "(set InferenceConfig(runtime=...) to torch" in spell(warnings[0])
 
 
 def test_openvino_gives_the_same_looks(stylizer):

@@ -53,9 +53,21 @@ def test_edges_come_from_the_full_resolution_input():
     assert step > 0.8 * truth_step
 
 
-def test_working_size_keeps_the_aspect_ratio():
-    assert working_size(720, 1280, 512) == (288, 512)
-    assert working_size(1920, 1080, 512) == (512, 288)
+def test_the_stylizers_working_shape_keeps_the_aspect_ratio_on_the_fast_path_only():
+    generator = HRNetGenerator()
+    fast = Stylizer(generator, InferenceConfig(fast=True, fast_size=128))
+    assert fast.working_shape(200, 360) == (71, 128) and fast.uses_fast_path(200, 360)
+    assert fast.working_shape(360, 200) == (128, 71)  # portrait: the long side is the height
+    assert fast.working_shape(90, 120) == (90, 120)  # at or under the working size: nothing to gain
+    full = Stylizer(generator, InferenceConfig(fast=False, fast_size=128))
+    assert full.working_shape(200, 360) == (200, 360) and not full.uses_fast_path(200, 360)
+    default = Stylizer(generator)  # on the CPU the fast path starts above 640 px, at 512
+    assert default.working_shape(720, 1280) == (288, 512) and default.working_shape(480, 640) == (480, 640)
+    # and it is the size the generator really sees on the fast path
+    seen = []
+    default.model.register_forward_hook(lambda module, args, out: seen.append(tuple(args[0].shape[-2:])))
+    default(_frames(720, 1280, 1))
+    assert seen == [(288, 512)]
 
 
 @pytest.mark.parametrize(("fast", "size", "device", "expected"), [
@@ -112,3 +124,42 @@ def test_half_precision_stays_close_to_fp32():
     assert 0 < np.abs(fp32 - fp16).mean() < 1.0  # it did run in fp16, and stayed close
     assert np.abs(fp32 - bf16).mean() < 5.0
     assert Stylizer(generator).dtype == torch.float32  # auto on the CPU
+
+
+def test_the_compile_runtime_quiets_its_own_thread_without_touching_the_loggers_level(monkeypatch):
+    """torch.compile's "No CUDA runtime is found" is dropped while the runtime builds, by a filter
+    on the compiling thread's records: the logger's level, which every thread shares, stays."""
+    import logging
+    import threading
+
+    from vidstyle.render import runtimes
+
+    noisy = logging.getLogger("torch.utils.cpp_extension")
+    seen, levels = [], []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            seen.append(record.getMessage())
+
+    def fake_compile(model, dynamic):
+        def forward(x):
+            levels.append(noisy.level)
+            noisy.warning("compiling thread")
+            other = threading.Thread(target=lambda: noisy.warning("other thread"))
+            other.start()
+            other.join()
+            noisy.error("compiling thread, an error")
+            return x
+        return forward
+
+    handler = Keep()
+    noisy.addHandler(handler)
+    level, filters = noisy.level, list(noisy.filters)
+    monkeypatch.setattr(runtimes.torch, "compile", fake_compile)
+    try:
+        runtimes.build("compile", torch.nn.Identity(), torch.zeros(1, 3, 4, 4))
+        noisy.warning("after the build")
+    finally:
+        noisy.removeHandler(handler)
+    assert levels == [level] and noisy.level == level and noisy.filters == filters
+    assert seen == ["other thread", "compiling thread, an error", "after the build"]

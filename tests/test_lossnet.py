@@ -21,16 +21,48 @@ from vidstyle.render.flow import is_cut
 CPU = torch.device("cpu")
 
 
-def test_pyramid_is_the_same_network_on_every_install():
-    a, b = PyramidFeatures(), PyramidFeatures()
-    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values(), strict=True))
-    # numpy's RandomState stream is frozen: the first filter's first tap is a fixed number
-    assert a.texture[0, 0, 0, 0, 0].item() == pytest.approx(PyramidFeatures().texture[0, 0, 0, 0, 0].item())
-    rs = np.random.RandomState(20170101).standard_normal((64, 3, 5, 5))
-    rs -= rs.mean(axis=(1, 2, 3), keepdims=True)
-    rs /= np.sqrt((rs**2).sum(axis=(1, 2, 3), keepdims=True))
-    assert np.allclose(a.texture[0].numpy(), rs, atol=1e-6)
-    assert sum(p.numel() for p in a.parameters()) == 0  # buffers only: nothing to train, nothing to ship
+def _unit(w: np.ndarray, zero_mean: bool) -> np.ndarray:
+    if zero_mean:
+        w = w - w.mean(axis=(1, 2, 3), keepdims=True)
+    return w / np.sqrt((w**2).sum(axis=(1, 2, 3), keepdims=True))
+
+
+def test_pyramid_filters_are_numpys_seeded_stream_on_every_install():
+    """Every filter, recomputed here from numpy's frozen RandomState stream (five levels of 64
+    zero-mean 5x5 texture filters, then five levels of 16 colour projections), plus a few taps
+    pinned as numbers: a change of seed, order, shape or normalisation shows."""
+    net = PyramidFeatures()
+    rs = np.random.RandomState(20170101)
+    texture = [_unit(rs.standard_normal((64, 3, 5, 5)), True) for _ in range(5)]
+    colour = [_unit(rs.standard_normal((16, 3, 1, 1)), False) for _ in range(5)]
+    assert np.allclose(net.texture.numpy(), np.stack(texture), atol=1e-6)
+    assert np.allclose(net.colour.numpy(), np.stack(colour), atol=1e-6)
+    assert net.texture[0, 0, 0, 0, :3].tolist() == pytest.approx([0.0216648, 0.1266901, -0.1471687], abs=1e-6)
+    assert net.colour[4, 15, :, 0, 0].tolist() == pytest.approx([-0.2458109, 0.4394725, 0.8639681], abs=1e-6)
+    # a second instance is the same network; another seed is another one
+    again, other = PyramidFeatures(), PyramidFeatures(seed=1)
+    assert all(torch.equal(x, y) for x, y in zip(net.state_dict().values(), again.state_dict().values(), strict=True))
+    assert not torch.allclose(net.texture, other.texture) and not torch.allclose(net.colour, other.colour)
+    assert sum(p.numel() for p in net.parameters()) == 0  # buffers only: nothing to train, nothing to ship
+
+
+def test_pyramid_features_match_an_independent_computation_and_stored_values():
+    """Level 0 recomputed in numpy (reflect-padded 5x5 correlation and 1x1 projections of the
+    image centred on grey, each through a ReLU); every level's mean and mean square pinned."""
+    net = PyramidFeatures()
+    rgb = np.random.RandomState(0).randint(0, 256, (40, 56, 3)).astype(np.uint8)
+    feats = net(to_tensor(rgb, CPU))
+    x = rgb.astype(np.float64).transpose(2, 0, 1) / 255.0 - 0.5  # (3, H, W)
+    windows = np.lib.stride_tricks.sliding_window_view(np.pad(x, ((0, 0), (2, 2), (2, 2)), mode="reflect"),
+                                                       (5, 5), axis=(1, 2))  # (3, H, W, 5, 5)
+    texture = np.einsum("cijkl,fckl->fij", windows, net.texture[0].double().numpy())
+    colour = np.einsum("cij,fc->fij", x, net.colour[0, :, :, 0, 0].double().numpy())
+    expected = np.maximum(np.concatenate([texture, colour]), 0.0)
+    assert np.abs(feats["level0"][0].double().numpy() - expected).max() < 1e-4
+    stored = {"level0": (0.115849, 0.0414747), "level1": (0.0303561, 0.00296222), "level2": (0.0163652, 0.000824228),
+              "level3": (0.00858832, 0.000232804), "level4": (0.00624954, 0.000103146)}
+    got = {name: (f.double().mean().item(), f.double().pow(2).mean().item()) for name, f in feats.items()}
+    assert got == {name: pytest.approx(values, rel=1e-4) for name, values in stored.items()}
 
 
 def test_pyramid_levels_halve_and_take_any_size():
@@ -50,7 +82,7 @@ def test_builtin_network_moves_the_generator_towards_the_style():
     """Trained as the product trains it, the output's colours move towards the painting's
     (measured by the Lab sliced-Wasserstein distance, not by the loss itself)."""
     style, content = _style_and_content()
-    cfg = TrainConfig()
+    cfg = TrainConfig().for_device("cpu")
     tensor = to_tensor(content, CPU)
     loss = build_losses(resolve_loss_network("pyramid", None), style, cfg, CPU)(*tensor.shape[-2:])
     generator = build_generator(__import__("vidstyle.config").config.GeneratorConfig(), 0, CPU)
@@ -136,3 +168,38 @@ def test_auto_offline_falls_back_with_one_note(monkeypatch):
     notes = []
     network = resolve_loss_network("auto", None, notice=notes.append)
     assert network.name == "random-vgg" and len(notes) == 1 and "--vgg-weights" in notes[0]
+
+
+@pytest.mark.parametrize("name", ["random-vgg", "pyramid"])
+def test_builtin_networks_take_the_smallest_training_size(name):
+    """--train-size 32 leaves 1x2 maps deep in the random VGG (2x2 at the pyramid's top): the
+    losses of a 32x18 image against a 32x18 style are finite and fall as the image is optimised."""
+    from vidstyle.media.images import resize
+
+    style, _ = _style_and_content()
+    style = resize(style, 18, 32)
+    yy, xx = np.mgrid[0:18, 0:32]
+    content = np.stack([90 + 4 * xx, 120 + 5 * yy, 100 + 0 * xx], -1).clip(0, 255).astype(np.uint8)
+    target = to_tensor(content, CPU)
+    loss = build_losses(resolve_loss_network(name, None), style, TrainConfig(), CPU)(18, 32)
+    content_target = loss.content_target(target)
+    image = target.clone().requires_grad_(True)
+    optimiser = torch.optim.Adam([image], lr=0.05)
+    totals = []
+    for _ in range(6):
+        optimiser.zero_grad()
+        values = loss(image, content_target)
+        totals.append(values.total.item())
+        values.total.backward()
+        optimiser.step()
+    assert all(np.isfinite(totals)) and totals[-1] < totals[0], totals
+
+
+def test_cli_trains_at_the_smallest_train_size_with_the_random_vgg(tmp_path, style_path):
+    clip = make_clip(tmp_path / "clip.mp4", frames=3, audio=None)
+    out = tmp_path / "out.mp4"
+    from vidstyle.cli import main
+
+    assert main([str(clip), "--style", str(style_path), "--train-size", "32", "--steps", "2", "-o", str(out),
+                 "--loss-network", "random-vgg", "--keyframes", "every", "--device", "cpu", "-q"]) == 0
+    assert read_clip(out).frames == 3

@@ -16,9 +16,9 @@ import torch
 from PIL import Image
 from support import FAST, error_line, leftovers, make_clip, read_clip, run, snapshot
 
-from vidstyle.media import reader
 from vidstyle.media.sources import VideoSource, training_frames
-from vidstyle.render import stream
+from vidstyle.pipeline import transcode
+from vidstyle.render.renderer import Unchanged
 
 
 @pytest.fixture
@@ -188,14 +188,8 @@ def test_a_complete_clip_gives_no_frame_warning(clip, style_path, capsys):
 
 def test_aac_into_mpeg_ts_is_copied_not_reencoded(tmp_path, clip):
     messages = []
-    info = reader.probe(clip)
-    from vidstyle.config import EncodeConfig
-    from vidstyle.reporting import Reporter
-
-    reporter = Reporter(quiet=True)
-    reporter.warn = messages.append
     out = tmp_path / "out.ts"
-    stream.transcode(clip, out, ".ts", info, lambda batch: batch, 2, EncodeConfig(), reporter)
+    transcode(clip, out, Unchanged(), warn=messages.append)
     assert messages == []
     (codec, packets, size), = read_clip(out).audio
     (_, src_packets, src_size), = read_clip(clip).audio
@@ -213,12 +207,10 @@ def test_relative_path_with_colons_is_a_file_not_a_protocol(tmp_path, clip, styl
 
 
 def test_mpeg_ts_input_trains_at_the_default_keyframe(tmp_path, clip, style_path):
-    from vidstyle.config import EncodeConfig
-    from vidstyle.reporting import Reporter
-
     ts = tmp_path / "clip.ts"
-    stream.transcode(clip, ts, ".ts", reader.probe(clip), lambda b: b, 2, EncodeConfig(), Reporter(quiet=True))
-    middle = training_frames(VideoSource(ts), None).keyframe
+    transcode(clip, ts, Unchanged())
+    with VideoSource(ts) as source:
+        middle = training_frames(source, None).frame
     assert middle.shape == (64, 96, 3)
     assert run(ts, "--style", style_path, "-o", tmp_path / "out.mp4", *FAST) == 0
     assert read_clip(tmp_path / "out.mp4").frames == 5
@@ -344,7 +336,7 @@ def test_names_near_the_length_limit(tmp_path, clip, style_path, capsys):
 
 
 def test_a_full_disk_is_a_one_line_error_and_leaves_nothing(tmp_path, style_path, capsys, monkeypatch):
-    from vidstyle import pipeline
+    from vidstyle.media import sinks
 
     Image.fromarray(np.full((30, 40, 3), 120, np.uint8)).save(tmp_path / "p.png")
 
@@ -352,7 +344,7 @@ def test_a_full_disk_is_a_one_line_error_and_leaves_nothing(tmp_path, style_path
         path.write_bytes(b"half")
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(pipeline, "save_image", full)
+    monkeypatch.setattr(sinks, "save_image", full)
     line = error_line(capsys, tmp_path / "p.png", "--style", style_path, *FAST)
     assert "no space left on the device" in line
     assert leftovers(tmp_path) == [] and not (tmp_path / "p_styled.png").exists()

@@ -16,7 +16,7 @@ def tiny_pair():
     yy, xx = np.mgrid[0:48, 0:64]
     content = np.stack([xx * 4, yy * 5, (xx + yy) * 2], -1).clip(0, 255).astype(np.uint8)
     style = (rng.random((40, 76, 3)) * 255).astype(np.uint8)
-    cfg = TrainConfig()
+    cfg = TrainConfig().for_device("cpu")
     content_tensor = to_tensor(content, CPU)
     loss = build_losses(resolve_loss_network("pyramid", None), style, cfg, CPU)(*content_tensor.shape[-2:])
     return content_tensor, loss, cfg

@@ -82,3 +82,73 @@ def test_cached_hub_file_is_used_without_network(monkeypatch):
     monkeypatch.setattr(socket, "getaddrinfo", lambda *a, **k: pytest.fail("network used"))
     net = load_vgg_features(None, LAYERS)
     assert torch.equal(net.body[0].weight, model.features[0].weight)
+
+
+def test_random_vgg_reflects_where_it_can_and_takes_maps_too_small_to_reflect():
+    """Reflection padding as before wherever the map allows it (the same numbers as torch's
+    padding_mode="reflect"); replicate padding along a side too short to reflect and 2x2 pooling
+    of a 1-pixel side, so that a 32-pixel --train-size (1x2 maps at conv5_1) works."""
+    import torch.nn.functional as F
+
+    from vidstyle.model.vgg import _CONV_INDEX, _random_features
+
+    net = load_vgg_features("random", LAYERS)
+    reference = torch.nn.Sequential(*[torch.nn.ReLU() if isinstance(m, torch.nn.ReLU) else m
+                                      for m in list(_random_features())[:30]])
+    assert all(m.padding_mode == "reflect" for m in reference if isinstance(m, torch.nn.Conv2d))
+    x = torch.randn(1, 3, 37, 50)
+    got, y = net(x), x
+    for index, module in enumerate(reference):
+        y = module(y)
+        for name in LAYERS:
+            if _CONV_INDEX[name] + 1 == index:
+                assert torch.equal(got[name], y), name
+    with pytest.raises(RuntimeError, match="Padding size"):  # what a tiny map did before
+        reference(torch.randn(1, 3, 18, 32))
+    for shape, deepest in [((18, 32), (1, 2)), ((1, 1), (1, 1)), ((3, 200), (1, 12)), ((40, 1), (2, 1))]:
+        out = net(torch.randn(1, 3, *shape))
+        assert tuple(out["conv5_1"].shape[-2:]) == deepest
+        assert all(torch.isfinite(v).all() for v in out.values())
+    # a 1-pixel-high map: replicated rows above and below, reflected columns left and right
+    conv = net.body[0]
+    row = torch.randn(1, 3, 1, 6)
+    padded = F.pad(F.pad(row, (1, 1, 0, 0), mode="reflect"), (0, 0, 1, 1), mode="replicate")
+    assert torch.allclose(conv(row), F.conv2d(padded, conv.weight, conv.bias), atol=1e-6)
+    pool = net.body[4]
+    assert torch.equal(pool(torch.tensor([[[[1.0, 5.0, 2.0, 0.0]]]])), torch.tensor([[[[5.0, 2.0]]]]))
+
+
+def test_the_weights_download_times_out_per_connection_not_process_wide(tmp_path, monkeypatch):
+    """The probe and the download carry their own timeout; the process-wide socket default,
+    which other threads share, is never touched. The file lands in place only with its hash."""
+    import hashlib
+    import io
+    import urllib.request
+
+    from vidstyle.model import vgg
+
+    model = _reference(6)
+    buffer = io.BytesIO()
+    torch.save(model.state_dict(), buffer)
+    data = buffer.getvalue()
+    calls = []
+
+    class Answer(io.BytesIO):
+        headers = {"Content-Length": str(len(data))}
+
+    def urlopen(request, *args, **kwargs):
+        calls.append((request.get_method(), kwargs.get("timeout"), socket.getdefaulttimeout()))
+        return Answer(b"" if request.get_method() == "HEAD" else data)
+
+    monkeypatch.setattr(urllib.request, "urlopen", urlopen)
+    good = tmp_path / "hub" / f"vgg19-{hashlib.sha256(data).hexdigest()[:8]}.pth"
+    monkeypatch.setattr(vgg, "hub_weights_path", lambda: good)
+    net = load_vgg_features(None, LAYERS, progress=False, timeout=7)
+    assert torch.equal(net.body[0].weight, model.features[0].weight) and good.is_file()
+    assert calls == [("HEAD", 7, None), ("GET", 7, None)]
+    bad = tmp_path / "hub" / "vgg19-00000000.pth"
+    monkeypatch.setattr(vgg, "hub_weights_path", lambda: bad)
+    with pytest.raises(WeightsError, match="download failed: invalid hash"):
+        load_vgg_features(None, LAYERS, progress=False, timeout=7)
+    assert sorted(p.name for p in bad.parent.iterdir()) == [good.name]  # no partial file left behind
+    assert socket.getdefaulttimeout() is None

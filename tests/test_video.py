@@ -6,20 +6,14 @@ import numpy as np
 import pytest
 from support import FAST, make_clip, pattern, read_clip, run, smooth, stylize_clip
 
-from vidstyle.config import EncodeConfig
 from vidstyle.errors import InputError
-from vidstyle.media import reader
-from vidstyle.media.sources import VideoSource, parse_keyframe, training_frames
-from vidstyle.render import stream
-from vidstyle.reporting import Reporter
+from vidstyle.media.sources import VideoSource, parse_frame_spec, training_frames
+from vidstyle.pipeline import transcode
+from vidstyle.render.renderer import Unchanged
 
 
-def identity_transcode(src, out, suffix=None, messages=None):
-    info = reader.probe(src)
-    reporter = Reporter(quiet=True)
-    if messages is not None:
-        reporter.warn = messages.append
-    frames = stream.transcode(src, out, suffix or out.suffix, info, lambda batch: batch, 3, EncodeConfig(), reporter)
+def identity_transcode(src, out, messages=None):
+    frames = transcode(src, out, Unchanged(), warn=messages.append if messages is not None else None)
     return frames, read_clip(out)
 
 
@@ -65,7 +59,8 @@ def test_odd_width_and_height_keep_their_exact_size(tmp_path):
 
 
 def _first_rgb(path):
-    return reader.frames_at_times(path, [0.0])[0].astype(int)
+    with VideoSource(path) as source:
+        return source.frame_at_time(0.0).astype(int)
 
 
 def test_identity_transcode_keeps_pixels(tmp_path):
@@ -115,16 +110,16 @@ def test_keyframe_by_index_time_and_middle(tmp_path):
         errors = [np.abs(rgb.astype(int) - pattern(64, 48, i)).mean() for i in range(10)]
         return int(np.argmin(errors))
 
-    assert nearest(training_frames(source, "#7").keyframe) == 7
-    assert nearest(training_frames(source, "0.2").keyframe) == 5
-    assert nearest(training_frames(source, None).keyframe) == 5
+    assert nearest(training_frames(source, "#7").frame) == 7
+    assert nearest(training_frames(source, "0.2").frame) == 5
+    assert nearest(training_frames(source, None).frame) == 5
     assert [nearest(f) for f in training_frames(source, None, finetune_frames=2).extra] == [2, 7]
 
 
 @pytest.mark.parametrize("spec", ["abc", "#-1", "-2", "#x"])
 def test_bad_keyframe_spec(spec):
-    with pytest.raises(InputError, match=r"^--keyframe '.*' is not a time in seconds or #N frame index; use e\.g\."):
-        parse_keyframe(spec)
+    with pytest.raises(InputError, match=r"^train_frame= '.*' is not a time in seconds or #N frame index; use e\.g\."):
+        parse_frame_spec(spec)
 
 
 def test_finetuning_on_more_frames_changes_the_model(tmp_path, style_path, capsys):

@@ -23,7 +23,7 @@ _API = {
     "stylize_files": "vidstyle.api", "JobResult": "vidstyle.pipeline",
     "evaluate": "vidstyle.quality.evaluate",
     "TrainConfig": "vidstyle.config", "RunConfig": "vidstyle.config", "InferenceConfig": "vidstyle.config",
-    "StabilizeConfig": "vidstyle.config", "EncodeConfig": "vidstyle.config",
+    "StabilizeConfig": "vidstyle.config", "EncodeConfig": "vidstyle.config", "CarryConfig": "vidstyle.config",
     "VidstyleError": "vidstyle.errors",
 }
 __all__ = ["__version__", *_API]

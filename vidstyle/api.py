@@ -24,14 +24,15 @@ from PIL import Image
 
 from vidstyle.config import CarryConfig, InferenceConfig, RunConfig, StabilizeConfig, TrainConfig
 from vidstyle.devices import resolve_device
-from vidstyle.errors import InputError, VidstyleError
+from vidstyle.errors import InputError
+from vidstyle.loop import pictures
 from vidstyle.media.images import LoadedImage, from_pil, load_image, to_pil
 from vidstyle.media.outputs import atomic_output, check_output
-from vidstyle.media.sources import open_source, training_frames
+from vidstyle.media.sources import ArraySource, checked_array, open_source, training_frames
 from vidstyle.model.checkpoint import Checkpoint, load_style_model, save_style_model
 from vidstyle.model.generator import HRNetGenerator
 from vidstyle.pipeline import JobResult, stylize_paths
-from vidstyle.render.renderer import in_order_renderer
+from vidstyle.render.renderer import clip_renderer
 from vidstyle.render.stylize import Stylizer
 from vidstyle.reporting import Progress, Reporter
 from vidstyle.session import StyleSession
@@ -88,12 +89,9 @@ class StyleModel:
             ...     sink.write(styled)
         """
         settings = StabilizeConfig() if stabilize is True else stabilize or StabilizeConfig(enabled=False)
-        render = in_order_renderer(Stylizer(self.generator, inference), carry or CarryConfig(), settings)
-        shape = None
-        for frame in frames:
-            shape = _checked_frame(frame, shape).shape
-            yield from render([frame])
-        yield from render.flush()
+        plan = RunConfig(carry=carry or CarryConfig(), stabilize=settings,
+                         inference=inference or InferenceConfig()).plan(self.device.type, Reporter().warn)
+        yield from pictures(ArraySource(frames), clip_renderer(Stylizer(self.generator, plan.inference), plan))
 
     def stylize_video(self, source: PathLike, output: PathLike, *, overwrite: bool = False,
                       config: RunConfig | None = None, progress: Progress | None = None,
@@ -115,12 +113,12 @@ class StyleModel:
         return stylize_paths([Path(source)], config, reporter, output=Path(output), session=session)[0]
 
 
-def train(style: ImageLike, content: ImageLike, *, config: TrainConfig | None = None, keyframe: str | None = None,
-          device: str = "auto", vgg_weights: str | None = None, progress: Progress | None = None,
-          quiet: bool = True) -> StyleModel:
+def train(style: ImageLike, content: ImageLike, *, config: TrainConfig | None = None,
+          train_frame: str | None = None, device: str = "auto", vgg_weights: str | None = None,
+          progress: Progress | None = None, quiet: bool = True) -> StyleModel:
     """Train a style model on ``content`` against ``style`` (an image path, a PIL image or an
     RGB array). ``content`` is a frame (image path, PIL image or array), a video file or a
-    folder of frames: of a clip, the keyframe ``keyframe`` names ('2.5' seconds, '#40' an
+    folder of frames: of a clip, the frame ``train_frame`` names ('2.5' seconds, '#40' an
     index; the middle by default) is trained on, and ``config.finetune_frames`` more.
     ``config`` holds the training settings (steps, size, strength, loss network ...).
 
@@ -129,8 +127,9 @@ def train(style: ImageLike, content: ImageLike, *, config: TrainConfig | None = 
     config = config or TrainConfig()
     style_image = _as_image(style, "style")
     if isinstance(content, (str, Path)):
-        chosen = training_frames(open_source(Path(content)), keyframe, config.finetune_frames)
-        key, extra = chosen.keyframe, chosen.extra
+        with open_source(Path(content)) as source:
+            chosen = training_frames(source, train_frame, config.finetune_frames)
+        key, extra = chosen.frame, chosen.extra
     else:
         key, extra = _as_image(content, "content").rgb, []
     run = RunConfig(style=str(style) if isinstance(style, (str, Path)) else None, train=config, device=device,
@@ -172,15 +171,5 @@ def _as_image(image: ImageLike, role: str) -> LoadedImage:
     if isinstance(image, Image.Image):
         return from_pil(image)
     if isinstance(image, np.ndarray):
-        return LoadedImage(rgb=_checked_frame(image, None), alpha=None)
+        return LoadedImage(rgb=checked_array(image), alpha=None)
     raise InputError(f"{role} must be a path, a PIL image or an (H, W, 3) uint8 array, not {type(image).__name__}")
-
-
-def _checked_frame(frame: np.ndarray, shape: tuple[int, ...] | None) -> np.ndarray:
-    if not isinstance(frame, np.ndarray) or frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
-        got = f"{frame.dtype} {frame.shape}" if isinstance(frame, np.ndarray) else type(frame).__name__
-        raise InputError(f"frames must be (H, W, 3) uint8 RGB arrays, got {got}; "
-                         "convert with np.asarray(frame, np.uint8)")
-    if shape is not None and frame.shape != shape:
-        raise VidstyleError(f"frames of one stream must share a size: {frame.shape[:2]} after {shape[:2]}")
-    return frame

@@ -11,28 +11,27 @@ import os
 import signal
 import sys
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import click
 
 from vidstyle import __version__
+from vidstyle.allocator import tune_allocator
 from vidstyle.config import (
     DEVICE_CHOICES,
     LOSS_NETWORKS,
+    MIN_TRAIN_SIZE,
     PRECISIONS,
     RUNTIME_CHOICES,
     CarryConfig,
-    EncodeConfig,
-    InferenceConfig,
     RunConfig,
-    StabilizeConfig,
     TrainConfig,
 )
-from vidstyle.errors import VidstyleError
+from vidstyle.errors import VidstyleError, command_line_names, printable  # printable: names may hold any bytes
 from vidstyle.media.outputs import describe_os_error
-from vidstyle.runtime import tune_allocator
 
 X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
 EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 128 + signal.SIGINT
@@ -104,79 +103,99 @@ def signals_as_interrupts() -> Iterator[None]:
             signal.signal(s, handler)
 
 
+# Each stylize option names the RunConfig field it sets ("train.steps": RunConfig.train.steps);
+# its default is that field's default. `_run_config` builds the config from these alone.
+FIELDS: dict[str, str] = {}
+
+
+def field_option(path: str, *decls: str, **attrs: Any) -> Callable:
+    """A click option for the config field at ``path``, defaulting to the field's own default."""
+    *sections, name = path.split(".")
+    owner = RunConfig
+    for section in sections:
+        owner = RunConfig.__dataclass_fields__[section].default_factory
+    attrs.setdefault("default", owner.__dataclass_fields__[name].default)
+    attrs.setdefault("show_default", attrs["default"] is not None)
+    FIELDS[path.replace(".", "__")] = path
+    return click.option(*decls, path.replace(".", "__"), **attrs)
+
+
+def _empty_is_none(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    return value or None
+
+
 @click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.argument("inputs", nargs=-1, type=click.Path(path_type=Path))
-@click.option("-s", "--style", type=click.Path(path_type=Path), help="Style image (PNG/JPEG/WebP).")
+@field_option("style", "-s", "--style", type=click.Path(), help="Style image (PNG/JPEG/WebP).")
 @click.option("-o", "--output", type=click.Path(path_type=Path),
               help="Output file (or folder, for a folder input). Default: INPUT_styled.EXT beside the input.")
 @click.option("--out-dir", type=click.Path(path_type=Path), help="Folder for the outputs of several inputs.")
-@click.option("--steps", type=click.IntRange(0, MAX_STEPS), help="Training steps. Default: 200 on CPU, 1000 on GPU.")
-@click.option("--train-size", type=click.IntRange(32, MAX_SIZE),
-              help="Long side of the keyframe during training, aspect kept. Default: 256 on CPU, 512 on GPU.")
-@click.option("--strength", type=Finite(0.05, 20.0), default=TrainConfig.strength, show_default=True,
+@field_option("train.steps", "--steps", type=click.IntRange(0, MAX_STEPS),
+              help="Training steps. Default: 200 on CPU, 1000 on GPU.")
+@field_option("train.train_size", "--train-size", type=click.IntRange(MIN_TRAIN_SIZE, MAX_SIZE),
+              help="Long side of the training frame, aspect kept. Default: 256 on CPU, 512 on GPU.")
+@field_option("train.strength", "--strength", type=Finite(0.05, 20.0),
               help="How strongly the style shows: 0.5 subtle, 1 balanced, 2-3 strong (scales the style weight).")
-@click.option("--loss-network", type=click.Choice(LOSS_NETWORKS), default=TrainConfig.loss_network, show_default=True,
-              envvar="VIDSTYLE_LOSS_NETWORK",
+@field_option("train.loss_network", "--loss-network", type=click.Choice(LOSS_NETWORKS), envvar="VIDSTYLE_LOSS_NETWORK",
               help="auto: VGG19 ImageNet when its weights are at hand, else the built-in random-vgg (no download). "
                    "[env: VIDSTYLE_LOSS_NETWORK]")
-@click.option("--preview-only", is_flag=True,
-              help="Train, write the preview (keyframe | stylized | style) and stop before rendering.")
-@click.option("--content-weight", type=Finite(min=0.0),
+@field_option("preview_only", "--preview-only", is_flag=True,
+              help="Train, write the preview (training frame | stylized | style) and stop before rendering.")
+@field_option("train.content_weight", "--content-weight", type=Finite(min=0.0),
               help="Expert: content loss weight. Default: the loss network's (150 for vgg19, 1 built in).")
-@click.option("--style-weight", type=Finite(min=0.0),
+@field_option("train.style_weight", "--style-weight", type=Finite(min=0.0),
               help="Expert: style loss weight before --strength. Default: 1.")
-@click.option("--stability", type=Finite(0.0, 1e6), default=TrainConfig.stability_weight, show_default=True,
+@field_option("train.stability_weight", "--stability", type=Finite(0.0, 1e6),
               help="Expert: weight of a training term that keeps the output still under codec-sized input noise "
                    "(steadier, but flatter at high values).")
-@click.option("--keyframe", help="Frame to train on: seconds (2.5) or a frame index (#40). Default: the middle.")
-@click.option("--finetune-frames", type=click.IntRange(0, 1000), default=TrainConfig.finetune_frames, show_default=True,
+@field_option("train_frame", "--train-frame", "--keyframe",
+              help="Frame to train on: seconds (2.5) or a frame index (#40). Default: the middle. "
+                   "(--keyframe is the older name.)")
+@field_option("train.finetune_frames", "--finetune-frames", type=click.IntRange(0, 1000),
               help="Fine-tune on this many more frames spread over the clip.")
-@click.option("--finetune-steps", type=click.IntRange(1, MAX_STEPS),
+@field_option("train.finetune_steps", "--finetune-steps", type=click.IntRange(1, MAX_STEPS),
               help="Fine-tuning steps. Default: half of --steps.")
-@click.option("--batch-size", type=click.IntRange(1, MAX_BATCH),
+@field_option("inference.batch_size", "--batch-size", type=click.IntRange(1, MAX_BATCH),
               help="Frames per forward pass. Default: 1 on CPU, 4 on GPU.")
-@click.option("--fast/--no-fast", default=None,
+@field_option("inference.fast", "--fast/--no-fast",
               help="Run the generator at --fast-size and carry the result to full resolution with guided "
                    "upsampling (5-10x faster at 720p). Default: on for frames over 640 px on the CPU, off on a GPU.")
-@click.option("--fast-size", type=click.IntRange(64, MAX_SIZE), default=InferenceConfig.fast_size, show_default=True,
+@field_option("inference.fast_size", "--fast-size", type=click.IntRange(64, MAX_SIZE),
               help="Long side of the fast path's working resolution.")
-@click.option("--runtime", type=click.Choice(RUNTIME_CHOICES), default=InferenceConfig.runtime, show_default=True,
+@field_option("inference.runtime", "--runtime", type=click.Choice(RUNTIME_CHOICES),
               help="Keyframe generator runtime: openvino (pip install 'vidstyle[openvino]'; 3x faster on a CPU, ~5 s "
                    "set-up), compile (torch.compile, 2.4x, ~27 s first compile), torch. auto: on a CPU the fastest "
                    "one the clip's keyframes repay.")
-@click.option("--precision", type=click.Choice(PRECISIONS), default=InferenceConfig.precision, show_default=True,
+@field_option("inference.precision", "--precision", type=click.Choice(PRECISIONS),
               help="Generator arithmetic while stylizing: auto is fp16 on CUDA, fp32 on the CPU.")
-@click.option("--crf", type=click.IntRange(0, 51), default=EncodeConfig.crf, show_default=True,
-              help="H.264 quality (lower is better).")
-@click.option("--preset", type=click.Choice(X264_PRESETS), default=EncodeConfig.preset, show_default=True,
-              help="x264 speed preset.")
-@click.option("--device", type=click.Choice(DEVICE_CHOICES), default=RunConfig.device, show_default=True)
-@click.option("--seed", type=click.IntRange(0, MAX_SEED), default=TrainConfig.seed, show_default=True,
+@field_option("encode.crf", "--crf", type=click.IntRange(0, 51), help="H.264 quality (lower is better).")
+@field_option("encode.preset", "--preset", type=click.Choice(X264_PRESETS), help="x264 speed preset.")
+@field_option("device", "--device", type=click.Choice(DEVICE_CHOICES))
+@field_option("train.seed", "--seed", type=click.IntRange(0, MAX_SEED),
               help="Seed for the generator's initial weights.")
-@click.option("--vgg-weights", envvar="VIDSTYLE_VGG_WEIGHTS",
+@field_option("vgg_weights", "--vgg-weights", envvar="VIDSTYLE_VGG_WEIGHTS", callback=_empty_is_none,
               help="VGG19 ImageNet weights file (a torchvision vgg19 state dict). Default: torchvision's file in "
                    "the torch hub cache. [env: VIDSTYLE_VGG_WEIGHTS]")
-@click.option("--model", "model_path", type=click.Path(path_type=Path),
-              help="Reuse a style model saved with --save-model.")
-@click.option("--save-model", type=click.Path(path_type=Path), help="Save the trained style model here.")
-@click.option("--keyframes", type=KeyframePolicy(), default=CarryConfig.keyframes, show_default=True,
+@field_option("model_path", "--model", type=click.Path(), help="Reuse a style model saved with --save-model.")
+@field_option("save_model", "--save-model", type=click.Path(), help="Save the trained style model here.")
+@field_option("carry.keyframes", "--keyframes", type=KeyframePolicy(),
               help="Frames the generator runs on: auto (on a CPU a keyframe at most every 8 frames, the look carried "
                    "along the motion between them, 5-8x faster; on a GPU every frame), every, or N (at most N apart). "
                    "Cuts and motion the flow cannot follow always start a keyframe.")
-@click.option("--stabilize/--no-stabilize", default=StabilizeConfig.enabled, show_default=True,
+@field_option("stabilize.enabled", "--stabilize/--no-stabilize",
               help="Flow-guided temporal blending against flicker, where every frame is stylized "
-                   "(carried frames need none).")
-@click.option("--stabilize-strength", type=Finite(0.0, 0.99), default=StabilizeConfig.strength, show_default=True,
+                   "(carried frames need none). Default: on.")
+@field_option("stabilize.strength", "--stabilize-strength", type=Finite(0.0, 0.99),
               help="Weight of the previous stylized frame where the motion is trusted.")
-@click.option("--strict", is_flag=True,
+@field_option("strict", "--strict", is_flag=True,
               help="Fail (and write nothing) when a clip delivers fewer frames than it announces or an audio "
                    "stream cannot be kept, instead of warning.")
-@click.option("--max-pixels", type=click.IntRange(1, 2**40), default=RunConfig.max_pixels, show_default=True,
+@field_option("max_pixels", "--max-pixels", type=click.IntRange(1, 2**40),
               help="Largest frame or image accepted, in pixels (about 100 bytes of memory each).")
-@click.option("--overwrite", is_flag=True, help="Replace existing outputs.")
+@field_option("overwrite", "--overwrite", is_flag=True, help="Replace existing outputs.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars or info messages (warnings still show).")
 @click.version_option(__version__, "--version", prog_name="vidstyle")
-def command(inputs: tuple[Path, ...], output: Path | None, out_dir: Path | None, quiet: bool, **options) -> int:
+def command(inputs: tuple[Path, ...], output: Path | None, out_dir: Path | None, quiet: bool, **options: Any) -> int:
     """Stylize videos, images or folders of frames with a neural network trained on a style image.
 
     \b
@@ -188,38 +207,29 @@ def command(inputs: tuple[Path, ...], output: Path | None, out_dir: Path | None,
         raise click.UsageError("no input given; pass a video, an image or a folder of frames")
     from vidstyle.api import stylize_files  # torch loads here, not for --help/--version
 
-    results = stylize_files(list(inputs), _run_config(**options), output=output, out_dir=out_dir, quiet=quiet)
+    results = stylize_files(list(inputs), _run_config(options), output=output, out_dir=out_dir, quiet=quiet)
     if len(inputs) > 1:
         _print_summary(results)
     return 0 if all(r.ok for r in results) else EXIT_FAILED
 
 
-def _run_config(*, style, steps, train_size, strength, loss_network, preview_only, content_weight, style_weight,
-                stability, keyframe, finetune_frames, finetune_steps, batch_size, fast, fast_size, runtime,
-                precision, crf, preset, device, seed, vgg_weights, model_path, save_model, keyframes, stabilize,
-                stabilize_strength, overwrite, strict, max_pixels) -> RunConfig:
-    train = TrainConfig(steps=steps, train_size=train_size, content_weight=content_weight, style_weight=style_weight,
-                        strength=strength, loss_network=loss_network, stability_weight=stability, seed=seed,
-                        finetune_frames=finetune_frames,
-                        finetune_steps=finetune_steps)
-    return RunConfig(
-        style=str(style) if style else None, train=train, encode=EncodeConfig(crf=crf, preset=preset),
-        stabilize=StabilizeConfig(enabled=stabilize, strength=stabilize_strength),
-        carry=CarryConfig(keyframes=keyframes),
-        inference=InferenceConfig(batch_size=batch_size, fast=fast, fast_size=fast_size, precision=precision,
-                                  runtime=runtime),
-        device=device, keyframe=keyframe, vgg_weights=vgg_weights or None,
-        model_path=str(model_path) if model_path else None, save_model=str(save_model) if save_model else None,
-        overwrite=overwrite, strict=strict, max_pixels=max_pixels, preview_only=preview_only,
-    )
+def _run_config(options: dict[str, Any]) -> RunConfig:
+    """The RunConfig the options describe: each sets the field `FIELDS` names."""
+    top: dict[str, Any] = {}
+    sections: dict[str, dict[str, Any]] = {}
+    for key, value in options.items():
+        *section, name = FIELDS[key].split(".")
+        (sections.setdefault(section[0], {}) if section else top)[name] = value
+    parts = {name: RunConfig.__dataclass_fields__[name].default_factory(**values) for name, values in sections.items()}
+    return RunConfig(**top, **parts)
 
 
 def _print_summary(results: list) -> None:
     ok = sum(r.ok for r in results)
     click.echo(f"vidstyle: {ok} of {len(results)} inputs stylized", err=True)
     for r in results:
-        status = f"ok      {r.output}" if r.ok else f"FAILED  {r.message}"
-        click.echo(f"  {r.input}: {status}", err=True)
+        status = f"ok      {printable(r.output)}" if r.ok else f"FAILED  {r.message}"
+        click.echo(f"  {printable(r.input)}: {status}", err=True)
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -266,6 +276,11 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] in SUBCOMMANDS:
         target, prog, argv = SUBCOMMANDS[argv[0]], f"vidstyle {argv[0]}", argv[1:]
     tune_allocator()
+    with command_line_names():  # messages name options as flags
+        return _run(target, argv, prog, debug)
+
+
+def _run(target: click.Command, argv: list[str], prog: str, debug: bool) -> int:
     try:
         with signals_as_interrupts():
             code = target.main(args=argv, prog_name=prog, standalone_mode=False)
@@ -287,14 +302,14 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:  # the file system said no (a full disk, a vanished folder): not a bug
         if debug:
             traceback.print_exc()
-        where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+        where = f" ({printable(exc.filename)})" if getattr(exc, "filename", None) else ""
         click.echo(f"vidstyle: error: {describe_os_error(exc)}{where}; check the paths, permissions and free space",
                    err=True)
         return EXIT_FAILED
     except Exception as exc:  # a bug: say so in one line, traceback on request
         if debug:
             traceback.print_exc()
-        detail = str(exc).splitlines()[0] if str(exc) else ""
+        detail = printable(str(exc).splitlines()[0]) if str(exc) else ""
         click.echo(f"vidstyle: internal error: {exc.__class__.__name__}: {detail} "
                    "(set VIDSTYLE_DEBUG=1 for the traceback)", err=True)
         return EXIT_FAILED

@@ -7,9 +7,11 @@ device is known, so one config describes a run on a laptop CPU and on a GPU alik
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from vidstyle.errors import option
 from vidstyle.limits import DEFAULT_MAX_PIXELS
 
 # Reference style-layer weights (Li et al. 2019 code): deeper layers count more.
@@ -26,6 +28,10 @@ CONTENT_LAYER = "conv4_2"
 # ones keep the bundled sample under ten minutes on a 2-core laptop (see README, "Defaults").
 GPU_STEPS, GPU_TRAIN_SIZE = 1000, 512
 CPU_STEPS, CPU_TRAIN_SIZE = 200, 256
+# Photoreal looks need colour statistics, not texture: a small, short training (measured: README,
+# "Photorealistic looks"). ((CPU steps, size), (GPU steps, size))
+PHOTOREAL_SCHEDULE = ((120, 160), (400, 256))
+MIN_TRAIN_SIZE = 32  # smallest training long side; thinner frames are scaled up to this short side
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
 GPU_TYPES = ("cuda", "mps")  # what "GPU" means in every device-dependent default
 LOSS_NETWORKS = ("auto", "vgg19", "pyramid", "random-vgg")  # see lossnet.py
@@ -71,13 +77,16 @@ class TrainConfig:
     finetune_steps: int | None = None  # None: half of `steps`
     precision: str = "auto"  # autocast dtype of the forward passes; auto: bf16 on CUDA, fp32 elsewhere
     channels_last: bool | None = None  # None: on CUDA only
+    photoreal: bool = False  # the reference is a photo: its colour and tone, every edge kept (model/photoreal.py)
 
     def for_device(self, device_type: str) -> TrainConfig:
         """Every device-dependent default filled in for ``device_type`` (steps, train size,
         precision, memory layout); values already set are kept, so resolving twice is harmless."""
         gpu = on_gpu(device_type)
-        steps = self.steps if self.steps is not None else (GPU_STEPS if gpu else CPU_STEPS)
-        size = self.train_size if self.train_size is not None else (GPU_TRAIN_SIZE if gpu else CPU_TRAIN_SIZE)
+        (cpu_steps, cpu_size), (gpu_steps, gpu_size) = PHOTOREAL_SCHEDULE if self.photoreal else (
+            (CPU_STEPS, CPU_TRAIN_SIZE), (GPU_STEPS, GPU_TRAIN_SIZE))
+        steps = self.steps if self.steps is not None else (gpu_steps if gpu else cpu_steps)
+        size = self.train_size if self.train_size is not None else (gpu_size if gpu else cpu_size)
         ft_steps = self.finetune_steps if self.finetune_steps is not None else max(1, steps // 2)
         return replace(self, steps=steps, train_size=size, finetune_steps=ft_steps,
                        precision=_precision(self.precision, device_type, cuda_default="bf16"),
@@ -99,11 +108,13 @@ class EncodeConfig:
 
 @dataclass(frozen=True)
 class StabilizeConfig:
-    """Flow-guided temporal blending (see stabilize.py). ``strength`` is the weight of the
-    previous stylized frame where the motion is trusted; ``sigma`` the input change (RGB
-    distance in [0, 1] units) at which that weight has fallen to ~60 %."""
+    """Flow-guided temporal blending (see stabilize.py), where every frame is stylized.
+    ``enabled``: None is on (an explicit choice is checked against the render: carried looks
+    need no stabilizer). ``strength`` is the weight of the previous stylized frame where the
+    motion is trusted; ``sigma`` the input change (RGB distance in [0, 1] units) at which that
+    weight has fallen to ~60 %."""
 
-    enabled: bool = True
+    enabled: bool | None = None
     strength: float = 0.95  # measured: README, Quality (0.8 let the built-in network's strokes shimmer)
     sigma: float = 0.1
     max_detail_gain: float = 2.0
@@ -139,9 +150,7 @@ class CarryConfig:
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 FAST_SIZE = 512  # working long side of the fast path
 FAST_ABOVE = 640  # on the CPU, frames with a longer side than this take the fast path by default
-RUNTIME_CHOICES = ("auto", "torch", "openvino", "compile")
-RUNTIME_SETUP_SECONDS = {"openvino": 5.0, "compile": 27.0}  # one-off per frame size (benchmarks/runtimes.py)
-RUNTIME_SPEED_UP = {"openvino": 3.0, "compile": 2.4}
+RUNTIME_CHOICES = ("auto", "torch", "openvino", "compile")  # chosen per clip: render/runtimes.choose
 
 
 @dataclass(frozen=True)
@@ -162,22 +171,6 @@ class InferenceConfig:
     precision: str = "auto"
     channels_last: bool | None = None  # None: on CUDA only (on the CPU it measured slower)
     runtime: str = "auto"  # keyframe generator: auto, torch, openvino (optional extra) or compile (render/runtimes.py)
-
-    def runtime_for(self, device_type: str, keyframes: float, pixels: int, openvino: bool) -> str:
-        """The runtime for a clip of about ``keyframes`` generator runs on frames of ``pixels``
-        (the working size). ``auto`` on a CPU: the fastest one whose one-off set-up the clip
-        repays (OpenVINO when installed, else torch.compile; a 512x288 generator run saves
-        ~0.26 s and ~0.22 s), else plain torch; plain torch on a GPU."""
-        if self.runtime != "auto":
-            return self.runtime
-        if device_type != "cpu":
-            return "torch"
-        saved_per_run = 0.39 * pixels / (512 * 288)  # eager seconds at that size, measured
-        for name in (("openvino",) if openvino else ()) + ("compile",):
-            speed_up, setup = RUNTIME_SPEED_UP[name], RUNTIME_SETUP_SECONDS[name]
-            if keyframes * saved_per_run * (1 - 1 / speed_up) >= setup:
-                return name
-        return "torch"
 
     def for_device(self, device_type: str) -> InferenceConfig:
         """Every device-dependent default filled in for ``device_type`` (batch size, precision,
@@ -218,7 +211,8 @@ def _channels_last(value: bool | None, device_type: str) -> bool:
 
 @dataclass(frozen=True)
 class RunConfig:
-    """Everything one `vidstyle` invocation needs besides its inputs and outputs."""
+    """Everything one `vidstyle` invocation needs besides its inputs and outputs, as given:
+    device-dependent defaults are decided once, by `plan`."""
 
     style: str | None = None
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -227,7 +221,7 @@ class RunConfig:
     inference: InferenceConfig = field(default_factory=InferenceConfig)
     carry: CarryConfig = field(default_factory=CarryConfig)
     device: str = "auto"
-    keyframe: str | None = None  # "12.5" seconds or "#40" frame index; None: middle
+    train_frame: str | None = None  # the frame trained on: "12.5" seconds or "#40" frame index; None: middle
     vgg_weights: str | None = None  # None: torchvision ImageNet weights from the hub cache; or a path
     model_path: str | None = None  # load a saved style model instead of training
     save_model: str | None = None  # save the trained style model here
@@ -236,3 +230,43 @@ class RunConfig:
     preview_only: bool = False  # stop after writing the preview image
     strict: bool = False  # fail, instead of warning, when a clip delivers fewer frames than announced
     max_pixels: int = DEFAULT_MAX_PIXELS  # largest frame or image accepted (see limits.py)
+
+    def plan(self, device_type: str, warn: Callable[[str], None] | None = None) -> Plan:
+        """Every device-dependent default decided for ``device_type``, once per run; an option
+        given that cannot apply to this run is named through ``warn`` (never silently ignored)."""
+        interval = self.carry.interval_for(device_type)
+        notes = []
+        stabilizer = [option(name) for name, given in (
+            ("stabilize", self.stabilize.enabled is not None),
+            ("stabilize_strength", self.stabilize.strength != StabilizeConfig.strength)) if given]
+        if interval > 1 and stabilizer:
+            notes.append(f"{' and '.join(stabilizer)}: no effect where looks are carried between keyframes (they "
+                         f"need no stabilizer); set {option('keyframes')} every to stylize every frame")
+        trained = self.model_path is None or self.train.finetune_frames > 0
+        given = [name for name, value in (("train_size", self.train.train_size),
+                                          ("content_weight", self.train.content_weight),
+                                          ("style_weight", self.train.style_weight)) if value is not None]
+        if not trained and (given or self.train.steps is not None):
+            names = ", ".join(option(name) for name in given) or "the training steps"
+            notes.append(f"{names}: no effect with a saved style model (it is not trained again)")
+        if warn is not None:
+            for note in notes:
+                warn(note)
+        return Plan(device_type=device_type, train=self.train.for_device(device_type),
+                    inference=self.inference.for_device(device_type), carry=self.carry,
+                    keyframe_interval=interval, encode=self.encode,
+                    stabilize=replace(self.stabilize, enabled=self.stabilize.enabled is not False))
+
+
+@dataclass(frozen=True)
+class Plan:
+    """One run's settings with every device-dependent default decided (`RunConfig.plan`): what
+    the session, the trainer and the renderers read."""
+
+    device_type: str
+    train: TrainConfig  # steps, size, precision, layout resolved
+    inference: InferenceConfig  # batch size, precision, layout resolved (fast path: per frame size)
+    carry: CarryConfig
+    keyframe_interval: int  # 1: every frame through the generator
+    stabilize: StabilizeConfig  # enabled resolved
+    encode: EncodeConfig

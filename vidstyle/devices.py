@@ -1,4 +1,4 @@
-"""Choosing the torch device from the --device option (no global device anywhere else)."""
+"""Choosing the torch device from the device option (no global device anywhere else)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import contextlib
 import torch
 
 from vidstyle.config import DEVICE_CHOICES as CHOICES
-from vidstyle.errors import VidstyleError
+from vidstyle.errors import VidstyleError, option
 
 
 def _mps_available() -> bool:
@@ -21,11 +21,13 @@ def resolve_device(name: str) -> torch.device:
             return torch.device("cuda")
         return torch.device("mps") if _mps_available() else torch.device("cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise VidstyleError("--device cuda: no CUDA GPU is available here; use --device cpu or auto")
+        raise VidstyleError(f"{option('device')} cuda: no CUDA GPU is available here; "
+                            f"use {option('device')} cpu or auto")
     if name == "mps" and not _mps_available():
-        raise VidstyleError("--device mps: Apple's Metal backend is not available here; use --device cpu or auto")
+        raise VidstyleError(f"{option('device')} mps: Apple's Metal backend is not available here; "
+                            f"use {option('device')} cpu or auto")
     if name not in CHOICES:
-        raise VidstyleError(f"--device {name} is unknown; use one of {', '.join(CHOICES)}")
+        raise VidstyleError(f"{option('device')} {name} is unknown; use one of {', '.join(CHOICES)}")
     return torch.device(name)
 
 
@@ -53,5 +55,5 @@ def dtype_of(precision: str) -> torch.dtype:
     trained models within 0.1 level of fp32, p99 1 level, where bf16 drifts 0.8, p99 7, for the
     same speed — bf16 for training, fp32 elsewhere)."""
     if precision not in _DTYPES:
-        raise VidstyleError(f"--precision {precision} is unknown; use one of auto, {', '.join(_DTYPES)}")
+        raise VidstyleError(f"{option('precision')} {precision} is unknown; use one of auto, {', '.join(_DTYPES)}")
     return _DTYPES[precision]

@@ -8,7 +8,7 @@ decompression-bomb header) is refused with the option that raises the limit.
 
 from __future__ import annotations
 
-from vidstyle.errors import InputError
+from vidstyle.errors import InputError, option
 
 MIN_SIDE = 12
 DEFAULT_MAX_PIXELS = 50_000_000  # 50 MP: 8K video (33 MP) and large photos pass; ~5 GB of working memory
@@ -27,5 +27,5 @@ def check_pixels(width: int, height: int, what: str, max_pixels: int = DEFAULT_M
     """Refuse an image of more than ``max_pixels`` before it is decoded."""
     if width * height > max_pixels:
         raise InputError(f"{what} is {width}x{height} ({width * height / 1e6:.3g} MP), over the "
-                         f"{max_pixels / 1e6:g} MP limit; pass --max-pixels {width * height} to allow it "
+                         f"{max_pixels / 1e6:g} MP limit; set {option('max_pixels')} {width * height} to allow it "
                          "(it needs about 100 bytes of memory a pixel)")

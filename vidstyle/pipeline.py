@@ -10,23 +10,23 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
-from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
 
-from vidstyle.config import RunConfig
-from vidstyle.errors import OutputError, VideoError, VidstyleError
+from vidstyle.config import EncodeConfig, RunConfig
+from vidstyle.errors import OutputError, VideoError, VidstyleError, option
 from vidstyle.limits import DEFAULT_MAX_PIXELS
+from vidstyle.loop import Renderer, Sink, run
 from vidstyle.media import writer
-from vidstyle.media.images import save_image
 from vidstyle.media.outputs import atomic_output, check_output, check_paths, default_output
 from vidstyle.media.preview import is_preview, preview_path, save_preview, sheet
+from vidstyle.media.sinks import FolderSink, ImageSink, VideoSink
 from vidstyle.media.sources import FolderSource, ImageSource, Source, VideoSource, source_class, training_frames
-from vidstyle.render import stream
-from vidstyle.render.renderer import clip_renderer, in_order_renderer
+from vidstyle.render.renderer import EveryFrame, clip_renderer
 from vidstyle.render.stylize import Stylizer
 from vidstyle.reporting import Reporter
 from vidstyle.session import StyleSession
@@ -34,7 +34,8 @@ from vidstyle.session import StyleSession
 
 @dataclass(frozen=True)
 class Job(ABC):
-    """One source and where its stylized copy goes; the subclass knows how to render it."""
+    """One source and where its stylized copy goes; the subclass names its renderer and sink,
+    and every kind renders through the same run loop (`render`)."""
 
     source: Source
     output: Path
@@ -56,8 +57,28 @@ class Job(ABC):
         return None
 
     @abstractmethod
+    def renderer(self, stylizer: Stylizer, session: StyleSession) -> Renderer:
+        """How this source's frames become pictures."""
+
+    @abstractmethod
+    def sink(self, temp: Path, session: StyleSession) -> Sink:
+        """Where the pictures go: ``temp``, renamed to ``output`` once the run succeeds."""
+
+    def check_written(self, written: int, session: StyleSession) -> None:  # noqa: B027 - most outputs need none
+        """Refuse (or report) an output that is not what the source promised, before it is renamed into place."""
+
+    @abstractmethod
+    def summary(self, written: int) -> str:
+        """A one-line account of what was written."""
+
     def render(self, stylizer: Stylizer, session: StyleSession) -> str:
         """Stylize every frame into ``output`` (atomically); a one-line summary of what was written."""
+        renderer = self.renderer(stylizer, session)
+        with atomic_output(self.output, directory=self.directory) as temp, self.sink(temp, session) as sink, \
+                session.reporter.bar(self.source.frame_count, self.input.name, "frame") as bar:
+            written = run(self.source, renderer, sink, bar)
+            self.check_written(written, session)
+        return self.summary(written)
 
 
 @dataclass
@@ -89,7 +110,7 @@ def job_type_for(input_path: Path) -> type[Job]:
 
 def wants_preview(job: Job, config: RunConfig) -> bool:
     """Clips and frame folders get a preview before they render; a still image is its own
-    preview unless --preview-only asks for the sheet."""
+    preview unless only the preview is asked for."""
     return config.preview and (job.previews or config.preview_only)
 
 
@@ -103,10 +124,10 @@ def check_run_paths(jobs: list[Job], config: RunConfig) -> None:
     for job in (j for j in jobs if wants_preview(j, config)):
         preview = preview_path(job.output)
         writes.append((f"preview of {job.input}", preview))
-        check_output(preview, config.overwrite or is_preview(preview), role="preview", option="-o")
+        check_output(preview, config.overwrite or is_preview(preview), role="preview", option=option("output"))
     if config.save_model:
-        writes.append(("--save-model file", Path(config.save_model)))
-        check_output(Path(config.save_model), config.overwrite, role="style model", option="--save-model")
+        writes.append(("style model file", Path(config.save_model)))
+        check_output(Path(config.save_model), config.overwrite, role="style model", option=option("save_model"))
     check_paths(reads, writes)
 
 
@@ -125,17 +146,15 @@ class VideoJob(Job):
         if output.suffix.lower() not in writer.H264_SUFFIXES:
             raise OutputError(f"cannot write H.264 video to '{output.suffix}'; use an .mp4, .mov or .mkv output")
 
-    def render(self, stylizer: Stylizer, session: StyleSession) -> str:
-        cfg, info = session.config, self.source.info
-        process, finish = clip_renderer(stylizer, cfg.carry, cfg.stabilize, info.frames, (info.height, info.width),
-                                        session.reporter.warn)
-        with atomic_output(self.output) as temp:
-            frames = stream.transcode(self.input, temp, self.output.suffix.lower(), info, process,
-                                      stylizer.batch_size, cfg.encode, session.reporter, finish, cfg.strict)
-            self._check_frame_count(frames, session)
-        return f"{frames} frames, {info.width}x{info.height}, {info.audio_streams} audio stream(s)"
+    def renderer(self, stylizer: Stylizer, session: StyleSession) -> Renderer:
+        info = self.source.info
+        return clip_renderer(stylizer, session.plan, info.frames, (info.height, info.width), session.reporter.warn)
 
-    def _check_frame_count(self, written: int, session: StyleSession) -> None:
+    def sink(self, temp: Path, session: StyleSession) -> Sink:
+        return VideoSink(temp, self.output.suffix.lower(), self.source, session.plan.encode, session.reporter.warn,
+                         session.config.strict)
+
+    def check_written(self, written: int, session: StyleSession) -> None:
         """A damaged or truncated clip must not pass for a complete one: say so, or fail with --strict."""
         missing = self.source.missing_frames(written)
         if not missing:
@@ -145,8 +164,12 @@ class VideoJob(Job):
         message = (f"{self.input.name} {counted} {info.frames} frames but only {written} could be decoded "
                    f"({missing} missing); the file may be damaged or truncated")
         if session.config.strict:
-            raise VideoError(f"{message}; nothing was written (--strict)")
-        session.reporter.warn(f"{message}; the output has {written} frames (pass --strict to fail instead)")
+            raise VideoError(f"{message}; nothing was written ({option('strict')})")
+        session.reporter.warn(f"{message}; the output has {written} frames (set {option('strict')} to fail instead)")
+
+    def summary(self, written: int) -> str:
+        info = self.source.info
+        return f"{written} frames, {info.width}x{info.height}, {info.audio_streams} audio stream(s)"
 
 
 @dataclass(frozen=True)
@@ -159,12 +182,15 @@ class ImageJob(Job):
     def output_suffix(input_path: Path) -> str:
         return ".png"
 
-    def render(self, stylizer: Stylizer, session: StyleSession) -> str:
-        image = self.source.image()
-        with atomic_output(self.output) as temp:
-            save_image(temp, stylizer.one(image.rgb), image.alpha, fmt_from=self.output)
-        h, w = image.rgb.shape[:2]
-        return f"{w}x{h}"
+    def renderer(self, stylizer: Stylizer, session: StyleSession) -> Renderer:
+        return EveryFrame(stylizer)
+
+    def sink(self, temp: Path, session: StyleSession) -> Sink:
+        return ImageSink(temp, fmt_from=self.output)
+
+    def summary(self, written: int) -> str:
+        width, height = self.source.size
+        return f"{width}x{height}"
 
 
 @dataclass(frozen=True)
@@ -173,25 +199,14 @@ class FolderJob(Job):
     source_type: ClassVar[type[Source]] = FolderSource
     directory: ClassVar[bool] = True
 
-    def render(self, stylizer: Stylizer, session: StyleSession) -> str:
-        cfg, paths = session.config, self.source.paths
-        render = in_order_renderer(stylizer, cfg.carry, cfg.stabilize)
-        waiting: deque[tuple[int, np.ndarray | None]] = deque()  # (index, alpha) given, not yet handed back
-        with atomic_output(self.output, directory=True) as temp, \
-                session.reporter.bar(len(paths), self.input.name, "frame") as bar:
+    def renderer(self, stylizer: Stylizer, session: StyleSession) -> Renderer:
+        return clip_renderer(stylizer, session.plan, self.source.frame_count, warn=session.reporter.warn)
 
-            def save(done: list[np.ndarray]) -> None:
-                for rgb in done:
-                    index, alpha = waiting.popleft()
-                    save_image(temp / paths[index].name, rgb, alpha)
-                    bar.update(1)
+    def sink(self, temp: Path, session: StyleSession) -> Sink:
+        return FolderSink(temp)
 
-            for index in range(len(paths)):
-                image = self.source.image(index)
-                waiting.append((index, image.alpha))
-                save(render([image.rgb]))
-            save(render.flush())
-        return f"{len(paths)} frames"
+    def summary(self, written: int) -> str:
+        return f"{written} frames"
 
 
 JOB_TYPES: tuple[type[Job], ...] = (VideoJob, ImageJob, FolderJob)
@@ -200,22 +215,23 @@ JOB_TYPES: tuple[type[Job], ...] = (VideoJob, ImageJob, FolderJob)
 def run_job(job: Job, session: StyleSession) -> str:
     """Train (or reuse) the style model on the job's training frames, write the preview, render."""
     cfg = session.config
-    chosen = training_frames(job.source, cfg.keyframe, cfg.train.finetune_frames)
-    stylizer = session.stylizer(session.model_for(chosen.keyframe, chosen.extra))
-    if session.style_rgb is not None and wants_preview(job, cfg):
-        write_preview(job, session, chosen.keyframe, stylizer)
-    if cfg.preview_only:
-        return "preview only"
-    return job.render(stylizer, session)
+    with job.source:
+        chosen = training_frames(job.source, cfg.train_frame, session.plan.train.finetune_frames)
+        stylizer = session.stylizer(session.model_for(chosen.frame, chosen.extra))
+        if session.style_rgb is not None and wants_preview(job, cfg):
+            write_preview(job, session, chosen.frame, stylizer)
+        if cfg.preview_only:
+            return "preview only"
+        return job.render(stylizer, session)
 
 
-def write_preview(job: Job, session: StyleSession, keyframe: np.ndarray, stylizer: Stylizer) -> None:
-    """The job's preview sheet (keyframe | stylized | style), written before the render."""
+def write_preview(job: Job, session: StyleSession, frame: np.ndarray, stylizer: Stylizer) -> None:
+    """The job's preview sheet (training frame | stylized | style), written before the render."""
     path = preview_path(job.output)
     network = session.network.name if session.network else "-"
     with atomic_output(path) as temp:
-        save_preview(temp, sheet(keyframe, stylizer.one(keyframe), session.style_rgb),
-                     f"strength {session.train_config.strength:g}, loss network {network}")
+        save_preview(temp, sheet(frame, stylizer.one(frame), session.style_rgb),
+                     f"strength {session.plan.train.strength:g}, loss network {network}")
     session.reporter.info(f"preview: {path}")
 
 
@@ -224,9 +240,9 @@ def stylize_paths(inputs: list[Path], config: RunConfig, reporter: Reporter, out
     """Stylize every input. One input: its error is raised. Several: each failure is
     recorded and the rest go on. ``session``: one holding a model already (the Python API's)."""
     if output is not None and len(inputs) > 1:
-        raise OutputError("-o/--output names one output; with several inputs use --out-dir DIR")
+        raise OutputError(f"{option('output')} names one output; with several inputs use {option('out_dir')} DIR")
     if out_dir is not None and not out_dir.is_dir():
-        raise OutputError(f"--out-dir {out_dir} does not exist; create it first")
+        raise OutputError(f"{option('out_dir')} {out_dir} does not exist; create it first")
     single = len(inputs) == 1
     planned: list[Job | JobResult] = []
     for path in inputs:
@@ -263,3 +279,14 @@ def _run_one(job: Job, session: StyleSession, raise_errors: bool) -> JobResult:
     if not session.config.preview_only:
         session.reporter.info(f"wrote {job.output} ({message}) in {seconds:.1f}s")
     return JobResult(input=job.input, output=job.output, ok=True, message=message, seconds=seconds)
+
+
+def transcode(input_path: Path, output: Path, renderer: Renderer, encode: EncodeConfig | None = None,
+              warn: Callable[[str], None] | None = None, strict: bool = False) -> int:
+    """A clip through ``renderer`` into ``output`` (atomically), timestamps and audio kept, with no
+    model, session or preview: what the benchmarks time and the tests check the video path with.
+    Returns the number of frames written."""
+    with VideoSource(input_path) as source, atomic_output(output) as temp, \
+            VideoSink(temp, output.suffix.lower(), source, encode or EncodeConfig(), warn or (lambda _: None),
+                      strict) as sink:
+        return run(source, renderer, sink)

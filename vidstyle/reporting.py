@@ -12,6 +12,8 @@ from types import TracebackType
 
 from tqdm import tqdm
 
+from vidstyle.errors import printable, spell
+
 # A library caller's progress callback: (what, done, total) — e.g. ("training", 40, 200) or
 # ("clip.mp4", 12, 100); total is None where unknown.
 Progress = Callable[[str, int, "int | None"], None]
@@ -27,14 +29,14 @@ class Reporter:
 
     def info(self, message: str) -> None:
         if not self.quiet:
-            tqdm.write(message, file=sys.stderr)
+            tqdm.write(spell(message), file=sys.stderr)
 
     def notice(self, message: str) -> None:
         """A one-line note that shows even when quiet (a fallback the user should know of)."""
-        tqdm.write(f"vidstyle: note: {message}", file=sys.stderr)
+        tqdm.write(f"vidstyle: note: {spell(message)}", file=sys.stderr)
 
     def warn(self, message: str) -> None:
-        tqdm.write(f"vidstyle: warning: {message}", file=sys.stderr)
+        tqdm.write(f"vidstyle: warning: {spell(message)}", file=sys.stderr)
 
     def bar(self, total: int | None, desc: str, unit: str) -> Bar:
         return Bar(self, total or None, desc, unit)
@@ -46,7 +48,7 @@ class Bar:
     def __init__(self, reporter: Reporter, total: int | None, desc: str, unit: str) -> None:
         self._callback = reporter.progress
         self._desc, self._total, self.done = desc, total, 0
-        self._tqdm = tqdm(total=total, desc=desc, unit=unit, disable=reporter.quiet, file=sys.stderr,
+        self._tqdm = tqdm(total=total, desc=printable(desc), unit=unit, disable=reporter.quiet, file=sys.stderr,
                           dynamic_ncols=True, leave=False)
 
     def update(self, count: int = 1) -> None:

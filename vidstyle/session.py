@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vidstyle.config import GeneratorConfig, RunConfig, TrainConfig
+from vidstyle.config import MIN_TRAIN_SIZE, GeneratorConfig, Plan, RunConfig
 from vidstyle.devices import resolve_device
-from vidstyle.errors import InputError
+from vidstyle.errors import InputError, option
 from vidstyle.media.images import load_image, resize_long_side
 from vidstyle.media.outputs import atomic_output
 from vidstyle.model.checkpoint import Checkpoint, load_style_model, save_style_model
@@ -25,11 +25,10 @@ from vidstyle.model.train import build_generator, train_generator
 from vidstyle.render.stylize import Stylizer
 from vidstyle.reporting import Reporter
 
-MIN_TRAIN_SIDE = 32  # the loss network halves four times
-
 
 class StyleSession:
-    """Device, loss network, style targets and the style model, shared by every job of a run."""
+    """Device, the run's plan, loss network, style targets and the style model, shared by every
+    job of a run."""
 
     def __init__(self, config: RunConfig, reporter: Reporter, *, model: HRNetGenerator | None = None,
                  style_rgb: np.ndarray | None = None) -> None:
@@ -38,7 +37,7 @@ class StyleSession:
         self.config = config
         self.reporter = reporter
         self.device = resolve_device(config.device)
-        self.train_config: TrainConfig = config.train.for_device(self.device.type)
+        self.plan: Plan = config.plan(self.device.type, reporter.warn)
         self.style_rgb = style_rgb
         self.style_name = Path(config.style).name if config.style else None
         self.network: LossNetwork | None = None
@@ -60,11 +59,12 @@ class StyleSession:
         if self._base is not None and cfg.train.finetune_frames == 0:
             return  # nothing to train
         if self.style_rgb is None:
-            raise InputError("no style image given; pass --style IMAGE (or --model FILE to reuse a trained model)")
-        self.network = resolve_loss_network(self.train_config.loss_network, cfg.vgg_weights,
+            raise InputError(f"no style image given; pass {option('style')} IMAGE (or {option('model')} "
+                             "to reuse a trained model)")
+        self.network = resolve_loss_network(self.plan.train.loss_network, cfg.vgg_weights,
                                             progress=not self.reporter.quiet, notice=self.reporter.notice)
         self.reporter.info(f"loss network: {self.network.source}")
-        self._losses = build_losses(self.network, self.style_rgb, self.train_config, self.device)
+        self._losses = build_losses(self.network, self.style_rgb, self.plan.train, self.device)
 
     # -- the style model -----------------------------------------------------------------
     def model_for(self, keyframe: np.ndarray, extra_frames: list[np.ndarray] | None = None) -> HRNetGenerator:
@@ -76,13 +76,13 @@ class StyleSession:
             return self._base
         tuned = copy.deepcopy(self._base)
         contents = [self._content_tensor(f) for f in [keyframe, *extra_frames]]
-        history = train_generator(tuned, self._loss_for(contents[0]), contents, self.train_config.finetune_steps,
-                                  self.train_config, desc="fine-tuning", reporter=self.reporter)
+        history = train_generator(tuned, self._loss_for(contents[0]), contents, self.plan.train.finetune_steps,
+                                  self.plan.train, desc="fine-tuning", reporter=self.reporter)
         self.reporter.info(f"fine-tuned on {len(contents)} frames in {history.seconds:.1f}s")
         return tuned
 
     def _train_base(self, keyframe: np.ndarray) -> HRNetGenerator:
-        tc = self.train_config
+        tc = self.plan.train
         generator = build_generator(GeneratorConfig(), tc.seed, self.device)
         content = self._content_tensor(keyframe)
         h, w = content.shape[-2:]
@@ -100,7 +100,7 @@ class StyleSession:
         """``generator`` with what it was trained with (style, loss network, settings), to save."""
         return Checkpoint(generator=generator, info={"style": self.style_name,
                                                      "loss_network": self.network.name if self.network else None,
-                                                     "train": self.train_config.to_dict()})
+                                                     "train": self.plan.train.to_dict()})
 
     def _save(self, generator: HRNetGenerator) -> None:
         path = Path(self.config.save_model)
@@ -112,11 +112,11 @@ class StyleSession:
         """The frame at the training size; small or thin frames are scaled up so that the loss
         network's deepest layer still sees a few pixels."""
         long, short = max(rgb.shape[:2]), min(rgb.shape[:2])
-        size = max(min(self.train_config.train_size, long), round(long * MIN_TRAIN_SIDE / short))
+        size = max(min(self.plan.train.train_size, long), round(long * MIN_TRAIN_SIZE / short))
         return to_tensor(resize_long_side(rgb, size), self.device)
 
     def _loss_for(self, content: torch.Tensor) -> PerceptualLoss:
         return self._losses(*content.shape[-2:])
 
     def stylizer(self, generator: HRNetGenerator) -> Stylizer:
-        return Stylizer(generator, self.config.inference)
+        return Stylizer(generator, self.plan.inference)

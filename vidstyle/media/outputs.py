@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from vidstyle.errors import OutputError
+from vidstyle.errors import option as option_name
 
 SUFFIX = "_styled"
 NAME_MAX = 255  # bytes in one file name on every common filesystem
@@ -36,23 +37,23 @@ def temp_path(target: Path) -> Path:
     """A hidden, unique name beside ``target`` that keeps its suffix (writers pick the format
     from it); the stem is shortened so the name stays within the filesystem's limit."""
     suffix = target.suffix
-    room = NAME_MAX - _TEMP_EXTRA - len(".") - len(suffix.encode())
-    stem = target.stem.encode()[:max(room, 1)].decode(errors="ignore")
+    room = NAME_MAX - _TEMP_EXTRA - len(".") - len(os.fsencode(suffix))
+    stem = os.fsencode(target.stem)[:max(room, 1)].decode(errors="ignore")
     return target.with_name(f".{stem}.{uuid.uuid4().hex[:8]}.partial{suffix}")
 
 
 def check_output(output: Path, overwrite: bool, *, directory: bool = False, role: str = "output",
-                 option: str = "-o") -> None:
+                 option: str = option_name("output")) -> None:
     """Refuse an output that exists without --overwrite, has the wrong kind (a folder where a
     file goes), is a broken link or link loop, or whose folder is missing or not writable — all
     before any work, so that a long render never fails at its last step."""
-    if len(output.name.encode()) > NAME_MAX:
+    if len(os.fsencode(output.name)) > NAME_MAX:
         raise OutputError(f"{role} name {output.name[:40]}... is longer than {NAME_MAX} bytes; choose a shorter name")
     if output.is_symlink() and not output.exists():
         raise OutputError(f"{role} {output} is a broken symbolic link or a link loop; choose another {option} path")
     if output.exists():
         if not overwrite:
-            raise OutputError(f"{role} {output} already exists; pass --overwrite to replace it "
+            raise OutputError(f"{role} {output} already exists; pass {option_name('overwrite')} to replace it "
                               f"or choose another {option} path")
         if output.is_dir() != directory:
             kind = "a folder" if output.is_dir() else "a file"

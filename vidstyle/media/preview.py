@@ -3,6 +3,7 @@ after training so a look can be judged (and tuned with --strength) before a clip
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +22,9 @@ SUFFIX = "_preview.png"
 def preview_path(output: Path) -> Path:
     """``clip_styled.mp4`` -> ``clip_styled_preview.png`` beside it (the stem shortened where
     the name would pass the file-system's 255-byte limit)."""
-    stem = (output.stem if output.suffix else output.name).encode()[:255 - len(SUFFIX)].decode(errors="ignore")
+    stem = output.stem if output.suffix else output.name
+    if len(os.fsencode(stem)) > 255 - len(SUFFIX):  # os.fsencode: a name may hold bytes that are not UTF-8
+        stem = os.fsencode(stem)[:255 - len(SUFFIX)].decode(errors="ignore")
     return output.with_name(f"{stem}{SUFFIX}")
 
 

@@ -18,6 +18,7 @@ import numpy as np
 from vidstyle.errors import InputError, VideoError
 from vidstyle.limits import DEFAULT_MAX_PIXELS, check_frame_size
 from vidstyle.media.ffmpeg import SWS_FLAGS, ffmpeg_path, reason
+from vidstyle.media.frames import Frame
 
 
 @dataclass(frozen=True)
@@ -37,14 +38,6 @@ class VideoInfo:
     color_range: int  # AVColorRange: 1 limited (MPEG), 2 full (JPEG), 0 unspecified
     audio_streams: int
     codec: str
-
-
-@dataclass(frozen=True)
-class Frame:
-    """A decoded frame as RGB with the timestamp it must keep."""
-
-    rgb: np.ndarray  # (H, W, 3) uint8 in coded orientation
-    pts: int | None
 
 
 def open_input(path: Path) -> av.container.InputContainer:
@@ -111,7 +104,8 @@ def to_rgb(frame: av.VideoFrame) -> np.ndarray:
 
 def frame_by_index(path: Path, index: int) -> tuple[np.ndarray | None, int]:
     """The ``index``-th frame in decoding order, or None and the number of frames the clip
-    holds when it ends first."""
+    holds when it ends first. Read from a fresh open: counting must start at the very first
+    frame, which a seek back cannot promise."""
     n = 0
     with open_input(path) as container:
         for n, frame in enumerate(_decode(container, video_stream(container)), start=1):
@@ -120,16 +114,15 @@ def frame_by_index(path: Path, index: int) -> tuple[np.ndarray | None, int]:
     return None, n
 
 
-def frames_at_times(path: Path, times: list[float]) -> list[np.ndarray]:
-    """The frames shown at each time (seconds), found by seeking: cheap on long clips. Where a
-    container's seeking misses (MPEG-TS often lands past the time, or nowhere), the clip is
-    decoded from its start instead."""
+def frames_at_times(container: av.container.InputContainer, times: list[float], path: Path) -> list[np.ndarray]:
+    """The frames shown at each time (seconds), found by seeking in ``container`` (the clip at
+    ``path``): cheap on long clips. Where a container's seeking misses (MPEG-TS often lands past
+    the time, or nowhere), the clip is decoded from its start instead."""
+    stream = container.streams.video[0]  # threading set by whoever opened it (`video_stream`)
     out = []
-    with open_input(path) as container:
-        stream = video_stream(container)
-        for t in times:
-            frame = _seek_frame(container, stream, t)
-            out.append(to_rgb(frame) if frame is not None else _scan_frame(path, t))
+    for t in times:
+        frame = _seek_frame(container, stream, t)
+        out.append(to_rgb(frame) if frame is not None else _scan_frame(path, t))
     return out
 
 

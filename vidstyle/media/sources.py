@@ -1,8 +1,10 @@
-"""Inputs behind one interface. A video file, a folder of frames and a still image are each a
-`Source`: a frame count, the frame at an index or a time, iteration in order, and — through
-`training_frames` — the keyframe the style model is trained on and the frames it is fine-tuned on.
+"""Inputs behind one interface. A video file, a folder of frames, a still image and a caller's
+stream of arrays are each a `Source`: a frame count, the frame at an index or a time, the stream
+of `Frame`s that the run loop (loop.py) renders, and — through `training_frames` — the frame
+the style model is trained on and the frames it is fine-tuned on.
 
 Opening a source checks it (readable, frames of a size vidstyle can take) before any work starts.
+A source is closed by its job when the job is done (`with source:`).
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from vidstyle.errors import InputError
+from vidstyle.errors import InputError, VidstyleError, option
 from vidstyle.limits import DEFAULT_MAX_PIXELS, check_frame_size
 from vidstyle.media import reader
+from vidstyle.media.frames import Frame
 from vidstyle.media.images import LoadedImage, image_size, is_image_path, load_image
 
 
@@ -43,23 +46,68 @@ class Source(ABC):
 
     @abstractmethod
     def middle(self) -> np.ndarray:
-        """The frame in the middle: the default keyframe."""
+        """The frame in the middle: the default training frame."""
 
     @abstractmethod
     def spread(self, count: int) -> list[np.ndarray]:
         """About ``count`` frames evenly spread over the source (for fine-tuning)."""
 
     @abstractmethod
-    def __iter__(self) -> Iterator[np.ndarray]:
-        """Every frame in order, streaming."""
+    def stream(self) -> Iterator[Frame | object]:
+        """Every frame in order as a `Frame`, streaming, with what a sink copies unchanged in
+        between (a clip's audio packets)."""
+
+    def close(self) -> None:  # noqa: B027 - most sources hold no open file
+        """Let go of open files (a clip's container)."""
+
+    def __enter__(self) -> Source:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 class VideoSource(Source):
-    """A clip read with PyAV; probed (and its frame size checked) when opened."""
+    """A clip read with PyAV; probed (and its frame size checked) when opened.
+
+    Two containers at most: one for random access (the training frames, found by seeking; the
+    streams a sink copies from), opened when first needed, and one read straight through for
+    `stream`. Why not one: seeking back to the start drops a clip's first audio packet in MP4
+    and MKV (measured: 88 packets read through, 87 after a keyframe seek and a rewind), and
+    audio must come through bit for bit."""
 
     def __init__(self, path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
         super().__init__(path, max_pixels)
         self.info = reader.probe(path, max_pixels)
+        self._container = None
+        self._readers: list = []  # containers read straight through by `stream`
+
+    @property
+    def container(self):
+        """The random-access container (its streams are the templates of a clip's output)."""
+        if self._container is None:
+            self._container = reader.open_input(self.path)
+            reader.video_stream(self._container)  # threaded decoding, set before the first decode
+        return self._container
+
+    @property
+    def video_stream(self):
+        return self.container.streams.video[0]
+
+    @property
+    def audio_streams(self) -> list:
+        return list(self.container.streams.audio)
+
+    @property
+    def dropped_streams(self) -> int:
+        """Subtitle, data and extra video streams: not copied."""
+        return len(self.container.streams) - 1 - len(self.container.streams.audio)
+
+    def close(self) -> None:
+        for container in [self._container, *self._readers]:
+            if container is not None:
+                container.close()
+        self._container, self._readers = None, []
 
     @property
     def frame_count(self) -> int:
@@ -68,24 +116,28 @@ class VideoSource(Source):
     def frame_at(self, index: int) -> np.ndarray:
         rgb, count = reader.frame_by_index(self.path, index)
         if rgb is None:
-            raise InputError(f"--keyframe #{index} is past the end of {self.path.name} ({count} frames); "
+            raise InputError(f"{option('train_frame')} #{index} is past the end of {self.path.name} ({count} frames); "
                              "pick a smaller index")
         return rgb
 
     def frame_at_time(self, seconds: float) -> np.ndarray:
         if self.info.duration and seconds > self.info.duration:
-            raise InputError(f"--keyframe {seconds:g}s is past the end of {self.path.name} "
+            raise InputError(f"{option('train_frame')} {seconds:g}s is past the end of {self.path.name} "
                              f"({self.info.duration:.2f}s); pick an earlier time")
-        return reader.frames_at_times(self.path, [self.info.start + seconds])[0]
+        return reader.frames_at_times(self.container, [self.info.start + seconds], self.path)[0]
 
     def middle(self) -> np.ndarray:
-        return reader.frames_at_times(self.path, [self.info.start + self.info.duration / 2])[0]
+        return reader.frames_at_times(self.container, [self.info.start + self.info.duration / 2], self.path)[0]
 
     def spread(self, count: int) -> list[np.ndarray]:
-        return reader.frames_at_times(self.path, spread_times(self.info, count))
+        return reader.frames_at_times(self.container, spread_times(self.info, count), self.path)
 
-    def __iter__(self) -> Iterator[np.ndarray]:
-        return reader.iter_rgb(self.path)
+    def stream(self) -> Iterator[Frame | object]:
+        """Decoded frames and the audio packets of the streams the sink copies, in file order.
+        The container stays open until `close`: packets still queued for the sink belong to it."""
+        container = reader.open_input(self.path)
+        self._readers.append(container)
+        yield from reader.demux(container, reader.video_stream(container), list(container.streams.audio))
 
     def missing_frames(self, written: int) -> int:
         """Frames the clip announced but did not deliver (see `reader.missing_frames`)."""
@@ -107,11 +159,12 @@ class FolderSource(Source):
 
     def frame_at(self, index: int) -> np.ndarray:
         if index >= len(self.paths):
-            raise InputError(f"--keyframe #{index} is past the end of {self.path} ({len(self.paths)} frames)")
+            raise InputError(f"{option('train_frame')} #{index} is past the end of {self.path} "
+                             f"({len(self.paths)} frames); pick a smaller index")
         return self.image(index).rgb
 
     def frame_at_time(self, seconds: float) -> np.ndarray:
-        raise InputError("a folder of frames takes --keyframe '#N' (a frame index), not a time")
+        raise InputError(f"a folder of frames takes {option('train_frame')} '#N' (a frame index), not a time")
 
     def middle(self) -> np.ndarray:
         return self.frame_at(len(self.paths) // 2)
@@ -124,18 +177,21 @@ class FolderSource(Source):
         """Frame ``index`` with its alpha channel (to put back when the frame is written)."""
         return load_image(self.paths[index], max_pixels=self.max_pixels)
 
-    def __iter__(self) -> Iterator[np.ndarray]:
-        return (self.image(i).rgb for i in range(len(self.paths)))
+    def stream(self) -> Iterator[Frame]:
+        for index, path in enumerate(self.paths):
+            image = self.image(index)
+            yield Frame(rgb=image.rgb, alpha=image.alpha, name=path.name)
 
 
 class ImageSource(Source):
-    """A still image: one frame, shown at every time and index (its own keyframe). Only its
+    """A still image: one frame, shown at every time and index (its own training frame). Only its
     header is read when opened; the pixels each time they are asked for (not kept: a batch of
     many photos holds one at a time)."""
 
     def __init__(self, path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
         super().__init__(path, max_pixels)
-        check_frame_size(*image_size(path, max_pixels=max_pixels), f"input image {path}", max_pixels)
+        self.size = image_size(path, max_pixels=max_pixels)  # (width, height)
+        check_frame_size(*self.size, f"input image {path}", max_pixels)
 
     @property
     def frame_count(self) -> int:
@@ -155,10 +211,36 @@ class ImageSource(Source):
         return self.image().rgb
 
     def spread(self, count: int) -> list[np.ndarray]:
-        return []  # nothing beyond the keyframe to fine-tune on
+        return []  # nothing beyond the training frame to fine-tune on
 
-    def __iter__(self) -> Iterator[np.ndarray]:
-        return iter([self.image().rgb])
+    def stream(self) -> Iterator[Frame]:
+        image = self.image()
+        yield Frame(rgb=image.rgb, alpha=image.alpha)
+
+
+class ArraySource:
+    """A caller's stream of (H, W, 3) uint8 RGB arrays of one clip (the Python API's), read
+    lazily and checked frame by frame."""
+
+    def __init__(self, frames: Iterator[np.ndarray] | list[np.ndarray]) -> None:
+        self.frames = frames
+
+    def stream(self) -> Iterator[Frame]:
+        shape = None
+        for rgb in self.frames:
+            shape = checked_array(rgb, shape).shape
+            yield Frame(rgb=rgb)
+
+
+def checked_array(frame: np.ndarray, shape: tuple[int, ...] | None = None) -> np.ndarray:
+    """``frame`` if it is an (H, W, 3) uint8 array (of ``shape``, when given); else a one-line error."""
+    if not isinstance(frame, np.ndarray) or frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
+        got = f"{frame.dtype} {frame.shape}" if isinstance(frame, np.ndarray) else type(frame).__name__
+        raise InputError(f"frames must be (H, W, 3) uint8 RGB arrays, got {got}; "
+                         "convert with np.asarray(frame, np.uint8)")
+    if shape is not None and frame.shape != shape:
+        raise VidstyleError(f"frames of one stream must share a size: {frame.shape[:2]} after {shape[:2]}")
+    return frame
 
 
 def source_class(path: Path) -> type[Source]:
@@ -189,26 +271,26 @@ def folder_frames(folder: Path) -> list[Path]:
 
 @dataclass(frozen=True)
 class TrainingFrames:
-    """The frames a style model learns from: the keyframe, and the fine-tuning frames."""
+    """The frames a style model learns from: the training frame, and the fine-tuning frames."""
 
-    keyframe: np.ndarray
+    frame: np.ndarray
     extra: list[np.ndarray]
 
 
-def training_frames(source: Source, keyframe: str | None, finetune_frames: int = 0) -> TrainingFrames:
-    """The keyframe ``keyframe`` names ('12.5' seconds, '#40' an index, None the middle) and
+def training_frames(source: Source, frame: str | None, finetune_frames: int = 0) -> TrainingFrames:
+    """The frame ``frame`` names ('12.5' seconds, '#40' an index, None the middle) and
     ``finetune_frames`` more frames spread over the source."""
-    kind, value = parse_keyframe(keyframe)
+    kind, value = parse_frame_spec(frame)
     if kind == "index":
         key = source.frame_at(int(value))
     elif kind == "time":
         key = source.frame_at_time(value)
     else:
         key = source.middle()
-    return TrainingFrames(keyframe=key, extra=source.spread(finetune_frames) if finetune_frames > 0 else [])
+    return TrainingFrames(frame=key, extra=source.spread(finetune_frames) if finetune_frames > 0 else [])
 
 
-def parse_keyframe(spec: str | None) -> tuple[str, float]:
+def parse_frame_spec(spec: str | None) -> tuple[str, float]:
     """'12.5' -> ('time', 12.5); '#40' -> ('index', 40); None -> ('middle', 0)."""
     if spec is None or spec == "":
         return "middle", 0.0
@@ -223,8 +305,9 @@ def parse_keyframe(spec: str | None) -> tuple[str, float]:
             raise ValueError
         return "time", seconds
     except ValueError:
-        raise InputError(f"--keyframe '{spec}' is not a time in seconds or #N frame index; "
-                         "use e.g. --keyframe 2.5 or --keyframe '#40'") from None
+        name = option("train_frame")
+        raise InputError(f"{name} '{spec}' is not a time in seconds or #N frame index; "
+                         f"use e.g. {name} 2.5 or {name} '#40'") from None
 
 
 def spread_times(info: reader.VideoInfo, count: int) -> list[float]:

@@ -14,7 +14,7 @@ import av.error
 import numpy as np
 
 from vidstyle.config import EncodeConfig
-from vidstyle.errors import OutputError, VideoError
+from vidstyle.errors import OutputError, VideoError, option
 from vidstyle.media.ffmpeg import SWS_FLAGS, ffmpeg_path, reason
 from vidstyle.media.reader import VideoInfo
 
@@ -112,7 +112,8 @@ class VideoWriter:
                 message = (f"audio stream #{source.index} ({source.codec_context.name}) cannot be written to "
                            f"this container ({reason(exc)})")
                 if strict:
-                    raise VideoError(f"{message}; choose an .mkv output (or drop --strict to leave it out)") from None
+                    raise VideoError(f"{message}; choose an .mkv output (or drop {option('strict')} to leave it out)"
+                                     ) from None
                 warn(f"{message}: it is left out; choose an .mkv output to keep it")
         self._audio_by_index = {a.source.index: a for a in self.audio}
         self._last_pts: int | None = None

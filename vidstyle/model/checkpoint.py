@@ -10,7 +10,7 @@ import torch
 
 from vidstyle import __version__
 from vidstyle.config import GeneratorConfig
-from vidstyle.errors import ModelError
+from vidstyle.errors import ModelError, option
 from vidstyle.model.generator import HRNetGenerator
 
 FORMAT = "vidstyle-style-model"
@@ -40,26 +40,27 @@ def save_style_model(model: Checkpoint, path: Path) -> None:
 def load_style_model(path: Path, device: torch.device) -> Checkpoint:
     """Load a model saved by ``save_style_model``; a one-line error for anything else."""
     if not path.is_file():
-        raise ModelError(f"style model {path} does not exist; train one with --save-model PATH")
+        raise ModelError(f"style model {path} does not exist; train one and save it with {option('save_model')}")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
         raise ModelError(f"{path} is not a vidstyle style model ({exc.__class__.__name__}); "
-                         "save one with --save-model") from None
+                         f"save one with {option('save_model')}") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise ModelError(f"{path} is not a vidstyle style model; save one with --save-model")
+        raise ModelError(f"{path} is not a vidstyle style model; save one with {option('save_model')}")
     if payload.get("format_version", 0) > FORMAT_VERSION:
         raise ModelError(f"{path} was saved by a newer vidstyle; upgrade vidstyle to load it")
     config = _generator_config(payload.get("generator_config"), path)
     state = payload.get("state_dict")
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ModelError(f"{path} holds no generator weights (damaged file?); save the model again with --save-model")
+        raise ModelError(f"{path} holds no generator weights (damaged file?); save the model again with "
+                         f"{option('save_model')}")
     generator = HRNetGenerator(config)
     try:
         generator.load_state_dict(state)
     except (RuntimeError, KeyError, TypeError, ValueError) as exc:
         raise ModelError(f"{path} does not fit its own generator config ({str(exc).splitlines()[0][:200]}); "
-                         "save the model again with --save-model") from None
+                         f"save the model again with {option('save_model')}") from None
     if not all(torch.isfinite(t).all() for t in generator.state_dict().values() if t.is_floating_point()):
         raise ModelError(f"{path} holds NaN or infinite weights; train and save the model again")
     info = payload.get("info")
@@ -78,5 +79,5 @@ def _generator_config(data: object, path: Path) -> GeneratorConfig:
         config = None
     if (config is None or type(config.base_channels) is not int or not 4 <= config.base_channels <= MAX_BASE_CHANNELS
             or config.image_channels != 3):
-        raise ModelError(f"{path} has a damaged generator config; save the model again with --save-model")
+        raise ModelError(f"{path} has a damaged generator config; save the model again with {option('save_model')}")
     return config

@@ -27,11 +27,13 @@ from torch import nn
 
 from vidstyle.config import CONTENT_LAYER, LOSS_NETWORKS, STYLE_LAYER_WEIGHTS, TrainConfig
 from vidstyle.errors import VidstyleError, WeightsError
+from vidstyle.media.images import resize_long_side
 from vidstyle.model.losses import LossesBySize, LossWeights
+from vidstyle.model.photoreal import PhotorealLoss, PhotorealLossesBySize
 from vidstyle.model.pyramid import LAYERS as PYRAMID_LAYERS
 from vidstyle.model.pyramid import PyramidFeatures
 from vidstyle.model.train import loss_network_on
-from vidstyle.model.vgg import RANDOM, hub_weights_path, load_vgg_features
+from vidstyle.model.vgg import RANDOM, VGGFeatures, hub_weights_path, load_vgg_features
 
 VGG19, PYRAMID, RANDOM_VGG = "vgg19", "pyramid", "random-vgg"
 BUILTIN = RANDOM_VGG  # chosen by measurement: benchmarks/loss_networks.py
@@ -47,6 +49,13 @@ PLANS = {
     PYRAMID: LossWeights({name: 1.0 for name in PYRAMID_LAYERS}, "level2", 1.0, 1.0, scale_free=True),
     RANDOM_VGG: LossWeights({name: 1.0 for name in STYLE_LAYER_WEIGHTS}, CONTENT_LAYER, 1.0, 1.0, scale_free=True),
 }
+
+
+# The photorealistic objective reads one shallow layer (structure, not texture) of any network,
+# and weighs structure and colour 1:1 (model/photoreal.py; measured: README, "Photorealistic looks").
+PHOTOREAL_LAYERS = {VGG19: "conv2_1", RANDOM_VGG: "conv2_1", PYRAMID: "level0"}
+PHOTOREAL_PLAN = LossWeights({}, "", 1.0, 1.0, scale_free=True)
+PHOTOREAL_REFERENCE_SIZE = 512  # long side at which the reference photo's regions are found
 
 
 @dataclass
@@ -70,11 +79,21 @@ def weights_for(plan: LossWeights, config: TrainConfig) -> LossWeights:
 
 
 def build_losses(network: LossNetwork, style_rgb: np.ndarray, config: TrainConfig,
-                 device: torch.device) -> LossesBySize:
+                 device: torch.device) -> LossesBySize | PhotorealLossesBySize:
     """The one factory: losses for ``style_rgb`` under ``network``, on ``device`` (where the
-    frozen features are moved, in the memory layout training uses there)."""
+    frozen features are moved, in the memory layout training uses there): the painting loss, or
+    with ``config.photoreal`` the photorealistic one (model/photoreal.py)."""
     features = loss_network_on(network.features, config, device)
-    return LossesBySize(features, style_rgb, weights_for(network.plan, config), device)
+    if not config.photoreal:
+        return LossesBySize(features, style_rgb, weights_for(network.plan, config), device)
+    layer = PHOTOREAL_LAYERS[network.name]
+    if isinstance(features, VGGFeatures):
+        features = features.only([layer])
+    weights = weights_for(PHOTOREAL_PLAN, config)
+    reference = resize_long_side(style_rgb, PHOTOREAL_REFERENCE_SIZE) if max(style_rgb.shape[:2]) > \
+        PHOTOREAL_REFERENCE_SIZE else style_rgb
+    return PhotorealLossesBySize(PhotorealLoss(features, reference, layer, weights.content_weight,
+                                               weights.style_weight, seed=config.seed))
 
 
 def resolve_loss_network(choice: str, vgg_weights: str | None, *, progress: bool = False,

@@ -15,7 +15,7 @@ from torch import nn
 
 from vidstyle.config import GeneratorConfig, TrainConfig
 from vidstyle.devices import cudnn_autotune, dtype_of
-from vidstyle.errors import TrainingError
+from vidstyle.errors import TrainingError, option
 from vidstyle.model.generator import HRNetGenerator
 from vidstyle.model.losses import PerceptualLoss
 from vidstyle.reporting import Reporter
@@ -42,8 +42,7 @@ def build_generator(config: GeneratorConfig, seed: int, device: torch.device) ->
 def loss_network_on(features: nn.Module, config: TrainConfig, device: torch.device) -> nn.Module:
     """The frozen loss network on ``device``, in the memory layout the training loop uses there."""
     features = features.to(device)
-    channels_last = config.for_device(device.type).channels_last
-    return features.to(memory_format=torch.channels_last) if channels_last else features
+    return features.to(memory_format=torch.channels_last) if config.channels_last else features
 
 
 def train_generator(
@@ -57,6 +56,7 @@ def train_generator(
     reporter: Reporter | None = None,
 ) -> TrainHistory:
     """Optimise ``generator`` in place for ``steps`` steps, cycling through ``contents``.
+    ``config`` is resolved for the device (`TrainConfig.for_device`; a run's `Plan.train`).
 
     ``contents`` are normalised (1, 3, H, W) frames on the generator's device; their content
     targets are computed once up front (the style Grams live in ``loss``). On a GPU the
@@ -65,7 +65,6 @@ def train_generator(
     if steps <= 0 or not contents:
         return TrainHistory()
     device = next(generator.parameters()).device
-    config = config.for_device(device.type)
     dtype = dtype_of(config.precision)
     autocast = torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32)
     if config.channels_last:
@@ -98,7 +97,8 @@ def train_generator(
             history.style.append(values.style.item())
             if not math.isfinite(history.total[-1]):
                 raise TrainingError(f"{desc} diverged: the loss became {history.total[-1]} at step {step + 1}; "
-                                    "lower --style-weight or --content-weight, or train at another --train-size")
+                                    f"lower {option('style_weight')} or {option('content_weight')}, or train at "
+                                    f"another {option('train_size')}")
             if step % 5 == 0 or step == steps - 1:
                 bar.set_postfix(loss=f"{history.total[-1]:.4g}", content=f"{history.content[-1]:.3g}",
                                 style=f"{history.style[-1]:.3g}")

@@ -7,20 +7,24 @@ for by name — from a seeded random initialisation. There is no silent fallback
 
 from __future__ import annotations
 
+import hashlib
 import os
-import socket
+import sys
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torchvision.models import VGG19_Weights
 from torchvision.models.vgg import cfgs, make_layers
+from tqdm import tqdm
 
-from vidstyle.errors import WeightsError
+from vidstyle.errors import WeightsError, printable
 
 RANDOM = "random"
 RANDOM_SEED = 0  # the untrained VGG is the same in every run, so test results repeat
@@ -53,9 +57,14 @@ class VGGFeatures(nn.Module):
         wanted = sorted(set(layers), key=lambda name: _CONV_INDEX[name])
         self._at = {_CONV_INDEX[name] + 1: name for name in wanted}  # ReLU index -> name
         depth = max(self._at) + 1
-        self.body = nn.Sequential(*[_not_inplace(m) for m in list(features)[:depth]])
+        self.body = nn.Sequential(*[_for_features(m) for m in list(features)[:depth]])
         self.requires_grad_(False)
         self.eval()
+
+    def only(self, layers: Iterable[str]) -> VGGFeatures:
+        """The same network cut after the deepest of ``layers`` (parameters shared): a shallow
+        term need not pay for the deep layers."""
+        return VGGFeatures(self.body, layers)
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         out: dict[str, torch.Tensor] = {}
@@ -66,8 +75,50 @@ class VGGFeatures(nn.Module):
         return out
 
 
-def _not_inplace(module: nn.Module) -> nn.Module:
-    return nn.ReLU() if isinstance(module, nn.ReLU) else module
+def _for_features(module: nn.Module) -> nn.Module:
+    """``module`` as the loss network runs it: ReLUs not in place, and layers that take maps of
+    any size (a small --train-size or a panoramic style image leaves 1-pixel maps deep down)."""
+    if isinstance(module, nn.ReLU):
+        return nn.ReLU()
+    if isinstance(module, nn.Conv2d) and module.padding_mode == "reflect":
+        return _ReflectConv2d.like(module)
+    if isinstance(module, nn.MaxPool2d):
+        return _MaxPool2d(module.kernel_size, module.stride, module.padding, module.dilation,
+                          ceil_mode=module.ceil_mode)
+    return module
+
+
+class _ReflectConv2d(nn.Conv2d):
+    """A reflect-padded conv that replicates instead along a side too short to reflect (torch
+    cannot reflect a pad as wide as the map); identical to ``padding_mode="reflect"`` elsewhere."""
+
+    @classmethod
+    def like(cls, conv: nn.Conv2d) -> _ReflectConv2d:
+        twin = cls(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding, conv.dilation,
+                   conv.groups, conv.bias is not None, "reflect")
+        twin.weight, twin.bias = conv.weight, conv.bias  # the same parameters, not copies
+        return twin
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        (ph, pw), (h, w) = self.padding, x.shape[-2:]
+        if h > ph and w > pw:
+            x = F.pad(x, (pw, pw, ph, ph), mode="reflect")
+        else:  # one side at a time: reflect where it fits, replicate where it does not
+            x = F.pad(x, (pw, pw, 0, 0), mode="reflect" if w > pw else "replicate")
+            x = F.pad(x, (0, 0, ph, ph), mode="reflect" if h > ph else "replicate")
+        return F.conv2d(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
+
+
+class _MaxPool2d(nn.MaxPool2d):
+    """VGG's 2x2 pooling, which keeps a side shorter than the window at 1 pixel (its maximum)
+    instead of failing on it; unchanged on every map at least as large as the window."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        kh, kw = (self.kernel_size,) * 2 if isinstance(self.kernel_size, int) else self.kernel_size
+        short_h, short_w = max(0, kh - x.shape[-2]), max(0, kw - x.shape[-1])
+        if short_h or short_w:  # repeating the last row or column leaves its maximum as it is
+            x = F.pad(x, (0, short_w, 0, short_h), mode="replicate")
+        return super().forward(x)
 
 
 def load_vgg_features(spec: str | None, layers: Iterable[str], *, progress: bool = True,
@@ -135,22 +186,48 @@ def _imagenet_state_dict(progress: bool, timeout: float) -> dict[str, torch.Tens
     path = hub_weights_path()
     if path.is_file():
         return _state_dict_from_file(path)
-    previous = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(timeout)  # an offline machine that drops packets must not hang forever
+    url = VGG19_Weights.IMAGENET1K_V1.url
     try:
-        _reachable(VGG19_Weights.IMAGENET1K_V1.url)  # offline: fail before the download's banner prints
-        return VGG19_Weights.IMAGENET1K_V1.get_state_dict(progress=progress, check_hash=True)
+        # Every connection has its own timeout (an offline machine that drops packets must not
+        # hang forever), never the process-wide socket default that other threads share.
+        _reachable(url, timeout)  # offline: fail before the download's banner prints
+        _download(url, path, timeout, progress)
     except (urllib.error.URLError, OSError, RuntimeError) as exc:
         reason = getattr(exc, "reason", None) or exc
         raise WeightsError(_missing_weights_message(f"not in the cache and the download failed: {reason}")) from exc
-    finally:
-        socket.setdefaulttimeout(previous)
+    return _state_dict_from_file(path)
 
 
-def _reachable(url: str) -> None:
+def _reachable(url: str, timeout: float) -> None:
     """A HEAD request: raises URLError/OSError when the weights' host cannot be reached."""
-    with urllib.request.urlopen(urllib.request.Request(url, method="HEAD")):
+    with urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=timeout):
         pass
+
+
+def _download(url: str, path: Path, timeout: float, progress: bool) -> None:
+    """torch.hub's download (a hidden partial file, moved into place once its SHA-256 matches the
+    prefix in the file's name), with ``timeout`` on the connection and on every read."""
+    digest_prefix = path.stem.rsplit("-", 1)[-1]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.{uuid.uuid4().hex}.partial")
+    request = urllib.request.Request(url, headers={"User-Agent": "torch.hub"})
+    if progress:
+        print(f'Downloading: "{url}" to {printable(path)}', file=sys.stderr)
+    sha256 = hashlib.sha256()
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as answer, open(partial, "wb") as out:
+            size = answer.headers.get("Content-Length")
+            with tqdm(total=int(size) if size else None, disable=not progress, unit="B", unit_scale=True,
+                      unit_divisor=1024, file=sys.stderr) as bar:
+                while chunk := answer.read(1 << 16):
+                    out.write(chunk)
+                    sha256.update(chunk)
+                    bar.update(len(chunk))
+        if not sha256.hexdigest().startswith(digest_prefix):
+            raise RuntimeError(f"invalid hash value (expected {digest_prefix}, got {sha256.hexdigest()[:16]})")
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def _state_dict_from_file(path: Path) -> dict[str, torch.Tensor]:

@@ -26,6 +26,7 @@ import cv2
 import numpy as np
 
 from vidstyle.config import CarryConfig
+from vidstyle.loop import Renderer
 from vidstyle.render.flow import FlowEstimator, gray, grid, is_cut, lands_inside, warp
 from vidstyle.render.stylize import Stylizer
 
@@ -55,15 +56,19 @@ class _Carried:
     step: np.ndarray  # this frame -> the neighbour it was chained through
 
 
-class KeyframeCarrier:
-    """Decides one clip's look frame by frame, in order: call with a batch of uint8 RGB frames,
-    get back the looks — (12, h, w) working-resolution colour transforms — of the frames that
-    are done (in order, possibly fewer: frames wait for their next keyframe), and `flush` at the
-    end for the rest. `apply_looks` turns looks into pictures; a stream runs it in its encoder
-    thread, beside this one. Frames of a new size start afresh."""
+Look = np.ndarray  # (12, h, w) float32: a frame's local colour transform at the working resolution
+
+
+class KeyframeCarrier(Renderer[Look]):
+    """A renderer (loop.py) that decides one clip's look frame by frame, in order: `submit`
+    takes uint8 RGB frames and hands back the looks of the frames that are done (possibly
+    fewer: frames wait for their next keyframe, at most ``interval`` of them), `flush` the rest
+    at the end; `draw` applies each look to its frame's own pixels. Frames of a new size start
+    afresh."""
 
     def __init__(self, stylizer: Stylizer, config: CarryConfig, interval: int) -> None:
         self.stylizer = stylizer
+        self.batch_size = stylizer.batch_size
         self.config = config
         self.interval = max(1, interval)
         self._flow = FlowEstimator()  # DIS medium: the fast preset's jitter showed as shimmer (README, Speed)
@@ -74,13 +79,16 @@ class KeyframeCarrier:
         self._count = 0
         self.keyframes = 0  # how many frames the generator ran on (for reports and tests)
 
-    def __call__(self, frames: list[np.ndarray]) -> list[np.ndarray]:
-        out: list[np.ndarray] = []
+    def submit(self, frames: list[np.ndarray]) -> list[Look]:
+        out: list[Look] = []
         for rgb in frames:
             out.extend(self._push(rgb))
         return out
 
-    def flush(self) -> list[np.ndarray]:
+    def draw(self, frames: list[np.ndarray], staged: list[Look]) -> list[np.ndarray]:
+        return apply_looks(frames, staged)
+
+    def flush(self) -> list[Look]:
         """The frames still waiting, at the clip's end: its last frame becomes a keyframe, so
         that they too blend the keyframes on both sides."""
         if not self._waiting:
@@ -175,8 +183,8 @@ class KeyframeCarrier:
         return gray(small)
 
 
-def apply_looks(sources: list[np.ndarray], looks: list[np.ndarray]) -> list[np.ndarray]:
-    """Each frame stylized by its look (the carrier's output): a ``finish`` step."""
+def apply_looks(sources: list[np.ndarray], looks: list[Look]) -> list[np.ndarray]:
+    """Each frame stylized by its look (the carrier's output)."""
     return [apply_maps(look, rgb) for rgb, look in zip(sources, looks, strict=True)]
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import threading
 import warnings
 from collections.abc import Callable
 
@@ -23,6 +24,29 @@ Forward = Callable[[torch.Tensor], torch.Tensor]
 
 def openvino_available() -> bool:
     return importlib.util.find_spec("openvino") is not None
+
+
+# Measured by benchmarks/runtimes.py at 512x288 on the 2-core VM (see the module docstring).
+SETUP_SECONDS = {"openvino": 5.0, "compile": 27.0}  # one-off per frame size
+SPEED_UP = {"openvino": 3.0, "compile": 2.4}  # over eager torch
+EAGER_SECONDS_512x288 = 0.39  # one eager generator run at 512x288; the cost scales with the pixels
+
+
+def choose(policy: str, device_type: str, runs: float, pixels: int, openvino: bool | None = None) -> str:
+    """The runtime for about ``runs`` generator runs on frames of ``pixels`` (the working size).
+    ``auto`` on a CPU: the fastest one whose one-off set-up those runs repay (OpenVINO when
+    installed, else torch.compile; a 512x288 run saves ~0.26 s and ~0.22 s), else plain torch;
+    plain torch on a GPU. Any other policy is taken as given."""
+    if policy != "auto":
+        return policy
+    if device_type != "cpu":
+        return "torch"
+    openvino = openvino_available() if openvino is None else openvino
+    saved_per_run = EAGER_SECONDS_512x288 * pixels / (512 * 288)
+    for name in (("openvino",) if openvino else ()) + ("compile",):
+        if runs * saved_per_run * (1 - 1 / SPEED_UP[name]) >= SETUP_SECONDS[name]:
+            return name
+    return "torch"
 
 
 def build(name: str, model: nn.Module, example: torch.Tensor) -> Forward:
@@ -54,11 +78,22 @@ def _openvino(model: nn.Module, example: torch.Tensor) -> Forward:
 def _compiled(model: nn.Module, example: torch.Tensor) -> Forward:
     compiled = torch.compile(model, dynamic=False)
     noisy = logging.getLogger("torch.utils.cpp_extension")  # "No CUDA runtime is found" on CPU machines
-    level = noisy.level
-    noisy.setLevel(logging.ERROR)
+    quiet = _BelowErrorFrom(threading.get_ident())
+    noisy.addFilter(quiet)  # not setLevel: the logger's level is every thread's, this filter only ours
     try:
         with torch.inference_mode():
             compiled(example)
     finally:
-        noisy.setLevel(level)
+        noisy.removeFilter(quiet)
     return compiled
+
+
+class _BelowErrorFrom(logging.Filter):
+    """Drops the records under ERROR that one thread logs; every other thread's go through."""
+
+    def __init__(self, thread: int) -> None:
+        super().__init__()
+        self.thread = thread
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.ERROR or record.thread != self.thread

@@ -14,8 +14,6 @@ the raw stylized frame (the detail itself still comes from the stable, motion-fo
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import cv2
 import numpy as np
 
@@ -94,17 +92,3 @@ def restore_detail(blended: np.ndarray, raw: np.ndarray, max_gain: float) -> np.
     detail *= gain[..., None]
     detail += low
     return detail
-
-
-Batch = list[np.ndarray]
-
-
-def stabilizer_step(config: StabilizeConfig) -> Callable[[Batch, Batch], Batch]:
-    """A fresh stabilizer as a batch step for one clip's frames in order:
-    (source frames, stylized frames) -> stabilized frames."""
-    stabilizer = TemporalStabilizer(config)
-
-    def step(sources: Batch, stylized: Batch) -> Batch:
-        return [stabilizer(src, out) for src, out in zip(sources, stylized, strict=True)]
-
-    return step

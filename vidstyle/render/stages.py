@@ -10,6 +10,7 @@ in the caller's thread, the first one raised winning.
 
 from __future__ import annotations
 
+import contextvars
 import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -80,7 +81,7 @@ def read_ahead(items: Iterable[T], size: int, name: str = "reader") -> Iterator[
                 return
             yield item  # type: ignore[misc]
 
-    thread = threading.Thread(target=produce, name=f"vidstyle-{name}", daemon=True)
+    thread = _thread(produce, name)
     thread.start()
     try:
         yield consume()
@@ -107,7 +108,7 @@ def write_behind(handle: Callable[[T], None], size: int, name: str = "writer") -
         if channel.error is not None or not channel.put(item):
             raise channel.error or RuntimeError(f"{name} stopped")
 
-    thread = threading.Thread(target=work, name=f"vidstyle-{name}", daemon=True)
+    thread = _thread(work, name)
     thread.start()
     try:
         yield put
@@ -119,6 +120,13 @@ def write_behind(handle: Callable[[T], None], size: int, name: str = "writer") -
         thread.join()
     if channel.error is not None:
         raise channel.error
+
+
+def _thread(target: Callable[[], None], name: str) -> threading.Thread:
+    """A daemon thread that runs ``target`` in a copy of the caller's context (so messages it
+    raises or reports are spelled for the same caller: errors.option)."""
+    return threading.Thread(target=contextvars.copy_context().run, args=(target,), name=f"vidstyle-{name}",
+                            daemon=True)
 
 
 def batched(items: Iterable[T], size: int, is_batchable: Callable[[T], bool]) -> Iterator[list[T] | T]:

@@ -1,0 +1,142 @@
+"""The one run loop: a source's frames through a renderer into a sink.
+
+    source ──frames──▶ renderer.submit ──staged──▶ renderer.draw ──pictures──▶ sink
+    (decoder thread)   (this thread)               (writer thread, with the sink)
+
+- A **source** (media/sources.py) yields `Frame`s in order, and anything its sink copies
+  unchanged in between (a clip's audio packets).
+- A **renderer** turns frames into pictures in two steps. `submit` does the heavy work in the
+  caller's thread (the generator, on a GPU) and hands back a staged result for each frame that
+  is done, oldest first; it may hold frames back (a bounded look-ahead: the keyframe carrier
+  waits for the next keyframe) and hands the rest over in `flush`. `draw` turns staged results
+  into pictures, in order, beside the next `submit` (the stabilizer, applying carried looks).
+- A **sink** (media/sinks.py) writes each picture with its frame's timestamp, alpha or name.
+
+Frames are paired with their pictures here and nowhere else. `run` overlaps the three
+threads through small bounded queues (render/stages.py), so memory stays flat however long
+the clip; `pictures` is the same loop for a caller that pulls pictures one by one.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections import deque
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Generic, Protocol, TypeVar
+
+import numpy as np
+
+from vidstyle.media.frames import Frame
+from vidstyle.render.stages import batched, read_ahead, write_behind
+
+T = TypeVar("T")
+QUEUE_CHUNKS = 4  # batches (or passed-through packets) waiting between two threads: bounds the memory
+
+
+class Renderer(ABC, Generic[T]):
+    """Frames of one clip, in order, into pictures. ``T`` is what `submit` stages for `draw`."""
+
+    batch_size: int = 1  # frames per `submit` call
+
+    @abstractmethod
+    def submit(self, frames: list[np.ndarray]) -> list[T]:
+        """Take the next frames; return the staged results of the oldest frames that are done
+        (possibly fewer than given, never more than have been given)."""
+
+    def flush(self) -> list[T]:
+        """The staged results of every frame still held back, at the end of the clip."""
+        return []
+
+    @abstractmethod
+    def draw(self, frames: list[np.ndarray], staged: list[T]) -> list[np.ndarray]:
+        """The finished uint8 RGB pictures of ``frames`` from their staged results; called in
+        order, once per frame, possibly from another thread than `submit`."""
+
+
+class Sink(ABC):
+    """Where pictures go: a video file, a folder, an image, a caller."""
+
+    @abstractmethod
+    def write(self, frame: Frame, picture: np.ndarray) -> None:
+        """Write ``picture``, the rendering of ``frame``."""
+
+    def copy(self, item: object) -> None:
+        """Take something the source passed through unchanged (a clip's audio packet)."""
+        raise TypeError(f"{type(self).__name__} takes no {type(item).__name__}")
+
+    def __enter__(self) -> Sink:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *exc: object) -> None:  # noqa: B027 - most need nothing
+        """Finish the output (leaving without an error) or let go of it."""
+
+
+class FrameSource(Protocol):
+    def stream(self) -> Iterator[Frame | object]: ...
+
+
+class Progress(Protocol):
+    def update(self, count: int = 1) -> None: ...
+
+
+@dataclass(frozen=True)
+class Staged(Generic[T]):
+    """Frames whose rendering is decided, and what `Renderer.draw` needs to finish them."""
+
+    frames: list[Frame]
+    staged: list[T]
+
+    def draw(self, renderer: Renderer[T]) -> list[np.ndarray]:
+        return renderer.draw([f.rgb for f in self.frames], self.staged) if self.frames else []
+
+
+def staged(items: Iterable[Frame | object], renderer: Renderer[T]) -> Iterator[Staged[T] | object]:
+    """The loop: frames in batches through ``renderer.submit``, each result paired with its
+    frame; anything that is not a frame passes through in order."""
+    waiting: deque[Frame] = deque()  # submitted, not yet handed back
+
+    def done(results: list[T]) -> Staged[T]:
+        return Staged([waiting.popleft() for _ in results], results)
+
+    for chunk in batched(items, renderer.batch_size, lambda item: isinstance(item, Frame)):
+        if isinstance(chunk, list):
+            waiting.extend(chunk)
+            yield done(renderer.submit([f.rgb for f in chunk]))
+        else:
+            yield chunk
+    yield done(renderer.flush())
+    if waiting:
+        raise RuntimeError(f"the renderer held back {len(waiting)} frame(s) after its flush")
+
+
+def run(source: FrameSource, renderer: Renderer, sink: Sink, progress: Progress | None = None) -> int:
+    """Render every frame of ``source`` into ``sink``: decoding, `submit` and `draw` + writing
+    run at the same time in three threads. Returns the number of frames written."""
+    written = 0
+
+    def deliver(item: Staged | object) -> None:
+        nonlocal written
+        if not isinstance(item, Staged):
+            sink.copy(item)
+            return
+        for frame, picture in zip(item.frames, item.draw(renderer), strict=True):
+            sink.write(frame, picture)
+        written += len(item.frames)
+        if progress is not None and item.frames:
+            progress.update(len(item.frames))
+
+    with read_ahead(source.stream(), QUEUE_CHUNKS, "decoder") as items, \
+            write_behind(deliver, QUEUE_CHUNKS, "writer") as deliver_later:
+        for item in staged(items, renderer):
+            deliver_later(item)
+    return written
+
+
+def pictures(source: FrameSource, renderer: Renderer) -> Iterator[np.ndarray]:
+    """The same loop for a caller that pulls: each picture as soon as it is drawn, the source
+    read lazily in the caller's thread (frames come back in bursts where the renderer holds
+    some back)."""
+    for item in staged(source.stream(), renderer):
+        if isinstance(item, Staged):
+            yield from item.draw(renderer)
