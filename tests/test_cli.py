@@ -237,3 +237,18 @@ def test_fast_path_video_keeps_frames_timestamps_size_and_audio(tmp_path, style_
 def test_unknown_precision_is_a_usage_error(clip, style_path, capsys):
     assert run(clip, "--style", style_path, "--precision", "fp8", *FAST) == 2
     assert "fp8" in capsys.readouterr().err
+
+
+def test_skip_existing_resumes_a_stopped_batch(tmp_path, style_path, capsys):
+    a, b = make_clip(tmp_path / "a.mp4", frames=4), make_clip(tmp_path / "b.mp4", frames=4)
+    out = tmp_path / "out"
+    out.mkdir()
+    assert run(a, "--style", style_path, "--out-dir", out, *FAST) == 0  # the batch stopped after a
+    done = (out / "a_styled.mp4").read_bytes()
+    capsys.readouterr()
+    assert run(a, b, "--style", style_path, "--out-dir", out, "--skip-existing", *FAST) == 0
+    err = capsys.readouterr().err
+    assert "skipped" in err and "a_styled.mp4 (exists)" in err
+    assert (out / "a_styled.mp4").read_bytes() == done  # left alone
+    assert read_clip(out / "b_styled.mp4").frames == 4
+    assert run(a, b, "--style", style_path, "--out-dir", out, *FAST) == 1  # without it, existing outputs refuse

@@ -20,7 +20,7 @@ __version__ = "0.1.0"
 
 _API = {
     "train": "vidstyle.api", "load": "vidstyle.api", "StyleModel": "vidstyle.api",
-    "stylize_files": "vidstyle.api", "JobResult": "vidstyle.pipeline",
+    "stylize_files": "vidstyle.api", "apply_lut": "vidstyle.api", "JobResult": "vidstyle.pipeline",
     "evaluate": "vidstyle.quality.evaluate",
     "TrainConfig": "vidstyle.config", "RunConfig": "vidstyle.config", "InferenceConfig": "vidstyle.config",
     "StabilizeConfig": "vidstyle.config", "EncodeConfig": "vidstyle.config", "CarryConfig": "vidstyle.config",

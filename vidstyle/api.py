@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -24,18 +25,20 @@ from PIL import Image
 
 from vidstyle.config import CarryConfig, InferenceConfig, RunConfig, StabilizeConfig, TrainConfig
 from vidstyle.devices import resolve_device
-from vidstyle.errors import InputError
+from vidstyle.errors import InputError, OutputError, option
 from vidstyle.loop import pictures
-from vidstyle.media.images import LoadedImage, from_pil, load_image, to_pil
+from vidstyle.media.cube import Lut3D, read_cube, write_cube
+from vidstyle.media.images import LoadedImage, from_pil, load_image, resize_long_side, to_pil
 from vidstyle.media.outputs import atomic_output, check_output
 from vidstyle.media.sources import ArraySource, checked_array, open_source, training_frames
 from vidstyle.model.checkpoint import Checkpoint, load_style_model, save_style_model
 from vidstyle.model.generator import HRNetGenerator
 from vidstyle.pipeline import JobResult, stylize_paths
-from vidstyle.render.renderer import clip_renderer
+from vidstyle.render.lut import fit_lut
+from vidstyle.render.renderer import Grading, LutGrading, Painting
 from vidstyle.render.stylize import Stylizer
 from vidstyle.reporting import Progress, Reporter
-from vidstyle.session import StyleSession
+from vidstyle.session import LUT_FIT_SIZE, StyleSession
 
 PathLike = str | Path
 ImageLike = str | Path | Image.Image | np.ndarray
@@ -45,9 +48,23 @@ class StyleModel:
     """A trained style: a generator and what it was trained with. Get one from `train` or
     `load`; apply it with `stylize_image`, `stylize_frames` or `stylize_video`."""
 
-    def __init__(self, generator: HRNetGenerator, info: dict[str, Any] | None = None) -> None:
+    def __init__(self, generator: HRNetGenerator, info: dict[str, Any] | None = None,
+                 frame: np.ndarray | None = None) -> None:
         self.generator = generator
         self.info = dict(info or {})
+        self.frame = frame  # the frame it was trained on, where known (`train` keeps it): `to_lut`'s default
+
+    @property
+    def photoreal(self) -> bool:
+        """Trained for photoreal looks (``train(..., photoreal=True)``) rather than to paint."""
+        return bool(self.info.get("train", {}).get("photoreal"))
+
+    def _treatment(self, frame: np.ndarray, inference: InferenceConfig | None = None) -> Painting | Grading:
+        stylizer = Stylizer(self.generator, inference)
+        if not self.photoreal:
+            return Painting(stylizer)
+        size = self.info.get("train", {}).get("train_size") or max(frame.shape[:2])
+        return Grading.fit(stylizer, frame, int(size))
 
     @property
     def device(self) -> torch.device:
@@ -72,8 +89,31 @@ class StyleModel:
             >>> out = model.stylize_image(Image.open("photo.jpg"))   # doctest: +SKIP
         """
         loaded = _as_image(image, "image")
-        rgb = Stylizer(self.generator, inference).one(loaded.rgb)
+        rgb = self._treatment(loaded.rgb, inference).picture(loaded.rgb)
         return rgb if isinstance(image, np.ndarray) else to_pil(rgb, loaded.alpha)
+
+    def to_lut(self, path: PathLike, frame: ImageLike | None = None, *, overwrite: bool = False) -> Path:
+        """Bake a photoreal model's look into a 33-point ``.cube`` 3D LUT at ``path`` (atomically),
+        fitted from ``frame``'s colours (an image path, PIL image or array; by default the frame
+        it was trained on) to their graded colours. Editors and FFmpeg's lut3d read it; so does
+        ``vidstyle --lut``.
+
+            >>> model = vidstyle.train("dusk.jpg", "clip.mp4", photoreal=True)   # doctest: +SKIP
+            >>> model.to_lut("dusk.cube")                                        # doctest: +SKIP
+        """
+        if not self.photoreal:
+            raise InputError(f"to_lut bakes a photoreal look; train with {option('photoreal')} "
+                             "(a painting's strokes cannot live in a LUT)")
+        if frame is None and self.frame is None:
+            raise InputError("to_lut needs a frame whose colours the LUT is fitted on (this model was loaded, "
+                             "not trained here): pass frame=")
+        rgb = self.frame if frame is None else _as_image(frame, "frame").rgb
+        path = Path(path)
+        if path.suffix.lower() != ".cube":
+            raise OutputError(f"to_lut writes a .cube file, not {path.name}; name it e.g. look.cube")
+        check_output(path, overwrite, role="LUT", option="path")
+        small = resize_long_side(rgb, LUT_FIT_SIZE) if max(rgb.shape[:2]) > LUT_FIT_SIZE else rgb
+        return write_cube(fit_lut(small, self._treatment(small).picture(small), title="vidstyle photoreal look"), path)
 
     def stylize_frames(self, frames: Iterable[np.ndarray], *, stabilize: StabilizeConfig | bool = True,
                        carry: CarryConfig | None = None,
@@ -91,7 +131,12 @@ class StyleModel:
         settings = StabilizeConfig() if stabilize is True else stabilize or StabilizeConfig(enabled=False)
         plan = RunConfig(carry=carry or CarryConfig(), stabilize=settings,
                          inference=inference or InferenceConfig()).plan(self.device.type, Reporter().warn)
-        yield from pictures(ArraySource(frames), clip_renderer(Stylizer(self.generator, plan.inference), plan))
+        frames = iter(frames)
+        first = next(frames, None)
+        if first is None:
+            return
+        treatment = self._treatment(checked_array(first), plan.inference)  # a grade is fitted on the first frame
+        yield from pictures(ArraySource(chain([first], frames)), treatment.clip_renderer(plan))
 
     def stylize_video(self, source: PathLike, output: PathLike, *, overwrite: bool = False,
                       config: RunConfig | None = None, progress: Progress | None = None,
@@ -113,7 +158,7 @@ class StyleModel:
         return stylize_paths([Path(source)], config, reporter, output=Path(output), session=session)[0]
 
 
-def train(style: ImageLike, content: ImageLike, *, config: TrainConfig | None = None,
+def train(style: ImageLike, content: ImageLike, *, config: TrainConfig | None = None, photoreal: bool = False,
           train_frame: str | None = None, device: str = "auto", vgg_weights: str | None = None,
           progress: Progress | None = None, quiet: bool = True) -> StyleModel:
     """Train a style model on ``content`` against ``style`` (an image path, a PIL image or an
@@ -121,10 +166,14 @@ def train(style: ImageLike, content: ImageLike, *, config: TrainConfig | None = 
     folder of frames: of a clip, the frame ``train_frame`` names ('2.5' seconds, '#40' an
     index; the middle by default) is trained on, and ``config.finetune_frames`` more.
     ``config`` holds the training settings (steps, size, strength, loss network ...).
+    ``photoreal``: ``style`` is a photo whose colour, tone and light the content takes on,
+    every edge kept (a smooth colour transform, no strokes; `StyleModel.to_lut` bakes it).
 
         >>> model = vidstyle.train("art.jpg", "clip.mp4", config=vidstyle.TrainConfig(steps=100))  # doctest: +SKIP
     """
     config = config or TrainConfig()
+    if photoreal:
+        config = replace(config, photoreal=True)
     style_image = _as_image(style, "style")
     if isinstance(content, (str, Path)):
         with open_source(Path(content)) as source:
@@ -137,7 +186,20 @@ def train(style: ImageLike, content: ImageLike, *, config: TrainConfig | None = 
     session = StyleSession(run, Reporter(quiet=quiet, progress=progress), style_rgb=style_image.rgb)
     session.prepare()
     generator = session.model_for(key, extra)
-    return StyleModel(generator, session.checkpoint(generator).info)
+    return StyleModel(generator, session.checkpoint(generator).info, frame=key)
+
+
+def apply_lut(lut: PathLike | Lut3D, image: ImageLike) -> Image.Image | np.ndarray:
+    """A 3D LUT (a ``.cube`` path, vidstyle's or any editor's, or a `Lut3D`) applied to one
+    image: a PIL image or path gives a PIL image (alpha kept), an array gives an array. For
+    clips and folders: ``stylize_files(inputs, RunConfig(lut=path))``.
+
+        >>> vidstyle.apply_lut("dusk.cube", Image.open("photo.jpg")).save("graded.png")  # doctest: +SKIP
+    """
+    table = lut if isinstance(lut, Lut3D) else read_cube(lut)
+    loaded = _as_image(image, "image")
+    rgb = LutGrading(table).picture(loaded.rgb)
+    return rgb if isinstance(image, np.ndarray) else to_pil(rgb, loaded.alpha)
 
 
 def load(path: PathLike, *, device: str = "auto") -> StyleModel:

@@ -139,6 +139,15 @@ def _empty_is_none(ctx: click.Context, param: click.Parameter, value: str | None
 @field_option("train.loss_network", "--loss-network", type=click.Choice(LOSS_NETWORKS), envvar="VIDSTYLE_LOSS_NETWORK",
               help="auto: VGG19 ImageNet when its weights are at hand, else the built-in random-vgg (no download). "
                    "[env: VIDSTYLE_LOSS_NETWORK]")
+@field_option("train.photoreal", "--photoreal", is_flag=True,
+              help="The style is a photo: grade the clip to its colour, tone and light and keep every edge where it "
+                   "is (a smooth colour transform; no strokes), instead of painting.")
+@field_option("save_lut", "--save-lut", type=click.Path(),
+              help="With --photoreal: also bake the look into this 33-point .cube 3D LUT (Resolve, Premiere, Final "
+                   "Cut, FFmpeg's lut3d).")
+@field_option("lut", "--lut", type=click.Path(),
+              help="Apply this .cube 3D LUT (vidstyle's or any editor's) as it is: no style image, no training; "
+                   "the fastest render.")
 @field_option("preview_only", "--preview-only", is_flag=True,
               help="Train, write the preview (training frame | stylized | style) and stop before rendering.")
 @field_option("train.content_weight", "--content-weight", type=Finite(min=0.0),
@@ -193,6 +202,9 @@ def _empty_is_none(ctx: click.Context, param: click.Parameter, value: str | None
 @field_option("max_pixels", "--max-pixels", type=click.IntRange(1, 2**40),
               help="Largest frame or image accepted, in pixels (about 100 bytes of memory each).")
 @field_option("overwrite", "--overwrite", is_flag=True, help="Replace existing outputs.")
+@field_option("skip_existing", "--skip-existing", is_flag=True,
+              help="Leave outputs that exist alone and stylize the rest: a stopped batch resumes where it stopped "
+                   "(outputs are written whole or not at all).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars or info messages (warnings still show).")
 @click.version_option(__version__, "--version", prog_name="vidstyle")
 def command(inputs: tuple[Path, ...], output: Path | None, out_dir: Path | None, quiet: bool, **options: Any) -> int:
@@ -200,6 +212,8 @@ def command(inputs: tuple[Path, ...], output: Path | None, out_dir: Path | None,
 
     \b
     vidstyle clip.mp4 --style art.jpg            -> clip_styled.mp4
+    vidstyle clip.mp4 --style still.jpg --photoreal --save-lut look.cube
+    vidstyle other.mp4 --lut look.cube
     vidstyle photo.jpg --style art.jpg           -> photo_styled.png
     vidstyle a.mp4 b.mov --style art.jpg --out-dir out/
     """
@@ -228,7 +242,8 @@ def _print_summary(results: list) -> None:
     ok = sum(r.ok for r in results)
     click.echo(f"vidstyle: {ok} of {len(results)} inputs stylized", err=True)
     for r in results:
-        status = f"ok      {printable(r.output)}" if r.ok else f"FAILED  {r.message}"
+        status = f"FAILED  {r.message}" if not r.ok else (
+            f"skipped {printable(r.output)} (exists)" if r.skipped else f"ok      {printable(r.output)}")
         click.echo(f"  {printable(r.input)}: {status}", err=True)
 
 

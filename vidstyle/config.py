@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from vidstyle.errors import option
+from vidstyle.errors import InputError, option
 from vidstyle.limits import DEFAULT_MAX_PIXELS
 
 # Reference style-layer weights (Li et al. 2019 code): deeper layers count more.
@@ -230,11 +230,27 @@ class RunConfig:
     preview_only: bool = False  # stop after writing the preview image
     strict: bool = False  # fail, instead of warning, when a clip delivers fewer frames than announced
     max_pixels: int = DEFAULT_MAX_PIXELS  # largest frame or image accepted (see limits.py)
+    lut: str | None = None  # apply this .cube 3D LUT as it is (no style, no model)
+    save_lut: str | None = None  # bake the photoreal look into this .cube 3D LUT
+    skip_existing: bool = False  # leave outputs that exist alone (a stopped batch resumes)
+
+    def _check_combinations(self) -> None:
+        """Options that contradict each other: refused before any work."""
+        if self.lut is not None:
+            given = [name for name, value in (("style", self.style), ("model", self.model_path),
+                                              ("photoreal", self.train.photoreal), ("save_lut", self.save_lut),
+                                              ("save_model", self.save_model)) if value]
+            if given:
+                raise InputError(f"{option('lut')} applies a LUT as it is; drop {', '.join(map(option, given))}")
+        elif self.save_lut is not None and not self.train.photoreal and self.model_path is None:
+            raise InputError(f"{option('save_lut')} bakes a photoreal look; add {option('photoreal')} "
+                             "(a painting's strokes cannot live in a LUT)")
 
     def plan(self, device_type: str, warn: Callable[[str], None] | None = None) -> Plan:
         """Every device-dependent default decided for ``device_type``, once per run; an option
         given that cannot apply to this run is named through ``warn`` (never silently ignored)."""
         interval = self.carry.interval_for(device_type)
+        self._check_combinations()
         notes = []
         stabilizer = [option(name) for name, given in (
             ("stabilize", self.stabilize.enabled is not None),

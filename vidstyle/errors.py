@@ -38,6 +38,9 @@ OPTIONS: dict[str, tuple[str, str]] = {
     "stabilize": ("--stabilize/--no-stabilize", "StabilizeConfig(enabled=...)"),
     "stabilize_strength": ("--stabilize-strength", "StabilizeConfig(strength=...)"),
     "strength": ("--strength", "TrainConfig(strength=...)"),
+    "photoreal": ("--photoreal", "photoreal=True"),
+    "lut": ("--lut", "RunConfig(lut=...)"),
+    "save_lut": ("--save-lut", "StyleModel.to_lut(path)"),
 }
 _COMMAND_LINE: ContextVar[bool] = ContextVar("vidstyle_command_line_names", default=False)
 _MARK = "\x1f"  # unit separator: never in a path a user types, never shown

@@ -26,8 +26,7 @@ from vidstyle.media.outputs import atomic_output, check_output, check_paths, def
 from vidstyle.media.preview import is_preview, preview_path, save_preview, sheet
 from vidstyle.media.sinks import FolderSink, ImageSink, VideoSink
 from vidstyle.media.sources import FolderSource, ImageSource, Source, VideoSource, source_class, training_frames
-from vidstyle.render.renderer import EveryFrame, clip_renderer
-from vidstyle.render.stylize import Stylizer
+from vidstyle.render.renderer import Treatment
 from vidstyle.reporting import Reporter
 from vidstyle.session import StyleSession
 
@@ -57,8 +56,8 @@ class Job(ABC):
         return None
 
     @abstractmethod
-    def renderer(self, stylizer: Stylizer, session: StyleSession) -> Renderer:
-        """How this source's frames become pictures."""
+    def renderer(self, treatment: Treatment, session: StyleSession) -> Renderer:
+        """How this source's frames become pictures under ``treatment``."""
 
     @abstractmethod
     def sink(self, temp: Path, session: StyleSession) -> Sink:
@@ -71,9 +70,9 @@ class Job(ABC):
     def summary(self, written: int) -> str:
         """A one-line account of what was written."""
 
-    def render(self, stylizer: Stylizer, session: StyleSession) -> str:
-        """Stylize every frame into ``output`` (atomically); a one-line summary of what was written."""
-        renderer = self.renderer(stylizer, session)
+    def render(self, treatment: Treatment, session: StyleSession) -> str:
+        """Treat every frame into ``output`` (atomically); a one-line summary of what was written."""
+        renderer = self.renderer(treatment, session)
         with atomic_output(self.output, directory=self.directory) as temp, self.sink(temp, session) as sink, \
                 session.reporter.bar(self.source.frame_count, self.input.name, "frame") as bar:
             written = run(self.source, renderer, sink, bar)
@@ -88,6 +87,7 @@ class JobResult:
     ok: bool
     message: str = ""
     seconds: float = 0.0
+    skipped: bool = False  # the output was there already (skip_existing): complete, since outputs are atomic
 
 
 def plan_job(input_path: Path, output: Path | None, out_dir: Path | None, overwrite: bool,
@@ -118,8 +118,8 @@ def check_run_paths(jobs: list[Job], config: RunConfig) -> None:
     """Every path the run writes (outputs, the saved model) apart from every path it reads
     (inputs, style image, model) and from each other — checked before any work starts."""
     reads = [("input", job.input) for job in jobs]
-    reads += [(role, Path(path)) for role, path in (("style image", config.style), ("style model", config.model_path))
-              if path]
+    reads += [(role, Path(path)) for role, path in (("style image", config.style), ("style model", config.model_path),
+                                                    ("LUT", config.lut)) if path]
     writes = [(f"output of {job.input}", job.output) for job in jobs]
     for job in (j for j in jobs if wants_preview(j, config)):
         preview = preview_path(job.output)
@@ -128,6 +128,11 @@ def check_run_paths(jobs: list[Job], config: RunConfig) -> None:
     if config.save_model:
         writes.append(("style model file", Path(config.save_model)))
         check_output(Path(config.save_model), config.overwrite, role="style model", option=option("save_model"))
+    if config.save_lut:
+        if Path(config.save_lut).suffix.lower() != ".cube":
+            raise OutputError(f"{option('save_lut')} writes a .cube file; name it e.g. look.cube")
+        writes.append(("LUT file", Path(config.save_lut)))
+        check_output(Path(config.save_lut), config.overwrite, role="LUT", option=option("save_lut"))
     check_paths(reads, writes)
 
 
@@ -146,9 +151,9 @@ class VideoJob(Job):
         if output.suffix.lower() not in writer.H264_SUFFIXES:
             raise OutputError(f"cannot write H.264 video to '{output.suffix}'; use an .mp4, .mov or .mkv output")
 
-    def renderer(self, stylizer: Stylizer, session: StyleSession) -> Renderer:
+    def renderer(self, treatment: Treatment, session: StyleSession) -> Renderer:
         info = self.source.info
-        return clip_renderer(stylizer, session.plan, info.frames, (info.height, info.width), session.reporter.warn)
+        return treatment.clip_renderer(session.plan, info.frames, (info.height, info.width), session.reporter.warn)
 
     def sink(self, temp: Path, session: StyleSession) -> Sink:
         return VideoSink(temp, self.output.suffix.lower(), self.source, session.plan.encode, session.reporter.warn,
@@ -182,8 +187,8 @@ class ImageJob(Job):
     def output_suffix(input_path: Path) -> str:
         return ".png"
 
-    def renderer(self, stylizer: Stylizer, session: StyleSession) -> Renderer:
-        return EveryFrame(stylizer)
+    def renderer(self, treatment: Treatment, session: StyleSession) -> Renderer:
+        return treatment.image_renderer()
 
     def sink(self, temp: Path, session: StyleSession) -> Sink:
         return ImageSink(temp, fmt_from=self.output)
@@ -199,8 +204,8 @@ class FolderJob(Job):
     source_type: ClassVar[type[Source]] = FolderSource
     directory: ClassVar[bool] = True
 
-    def renderer(self, stylizer: Stylizer, session: StyleSession) -> Renderer:
-        return clip_renderer(stylizer, session.plan, self.source.frame_count, warn=session.reporter.warn)
+    def renderer(self, treatment: Treatment, session: StyleSession) -> Renderer:
+        return treatment.clip_renderer(session.plan, self.source.frame_count, warn=session.reporter.warn)
 
     def sink(self, temp: Path, session: StyleSession) -> Sink:
         return FolderSink(temp)
@@ -217,22 +222,51 @@ def run_job(job: Job, session: StyleSession) -> str:
     cfg = session.config
     with job.source:
         chosen = training_frames(job.source, cfg.train_frame, session.plan.train.finetune_frames)
-        stylizer = session.stylizer(session.model_for(chosen.frame, chosen.extra))
-        if session.style_rgb is not None and wants_preview(job, cfg):
-            write_preview(job, session, chosen.frame, stylizer)
+        treatment = session.treatment(chosen.frame, chosen.extra)
+        session.save_lut_once(treatment, chosen.frame)
+        if (session.style_rgb is not None or session.lut is not None) and wants_preview(job, cfg):
+            write_preview(job, session, chosen.frame, treatment)
         if cfg.preview_only:
             return "preview only"
-        return job.render(stylizer, session)
+        return job.render(treatment, session)
 
 
-def write_preview(job: Job, session: StyleSession, frame: np.ndarray, stylizer: Stylizer) -> None:
-    """The job's preview sheet (training frame | stylized | style), written before the render."""
+def write_preview(job: Job, session: StyleSession, frame: np.ndarray, treatment: Treatment) -> None:
+    """The job's preview sheet (training frame | treated | reference), written before the render."""
     path = preview_path(job.output)
-    network = session.network.name if session.network else "-"
+    if session.lut is not None:
+        note = f"LUT {Path(session.config.lut).name}"
+    else:
+        network = session.network.name if session.network else "-"
+        kind = "photoreal look" if session.photoreal else f"strength {session.plan.train.strength:g}"
+        note = f"{kind}, loss network {network}"
     with atomic_output(path) as temp:
-        save_preview(temp, sheet(frame, stylizer.one(frame), session.style_rgb),
-                     f"strength {session.plan.train.strength:g}, loss network {network}")
+        save_preview(temp, sheet(frame, treatment.picture(frame), session.style_rgb), note)
     session.reporter.info(f"preview: {path}")
+
+
+def plan_jobs(inputs: list[Path], config: RunConfig, output: Path | None = None,
+              out_dir: Path | None = None) -> list[Job | JobResult]:
+    """Every input planned and checked (`plan_job`), in order. One input: its error is raised;
+    several: it becomes a failed result. With ``config.skip_existing`` an output that exists is
+    a result too (skipped): writes are atomic, so an existing output is a whole one, and a
+    stopped batch picks up where it stopped."""
+    single = len(inputs) == 1
+    planned: list[Job | JobResult] = []
+    for path in inputs:
+        try:
+            job = plan_job(path, output, out_dir, config.overwrite or config.skip_existing, config.max_pixels)
+        except VidstyleError as exc:
+            if single:
+                raise
+            planned.append(JobResult(input=path, output=None, ok=False, message=str(exc)))
+            continue
+        if config.skip_existing and not config.overwrite and job.output.exists():
+            planned.append(JobResult(input=path, output=job.output, ok=True, message="skipped: the output exists",
+                                     skipped=True))
+        else:
+            planned.append(job)
+    return planned
 
 
 def stylize_paths(inputs: list[Path], config: RunConfig, reporter: Reporter, output: Path | None = None,
@@ -244,14 +278,7 @@ def stylize_paths(inputs: list[Path], config: RunConfig, reporter: Reporter, out
     if out_dir is not None and not out_dir.is_dir():
         raise OutputError(f"{option('out_dir')} {out_dir} does not exist; create it first")
     single = len(inputs) == 1
-    planned: list[Job | JobResult] = []
-    for path in inputs:
-        try:
-            planned.append(plan_job(path, output, out_dir, config.overwrite, config.max_pixels))
-        except VidstyleError as exc:
-            if single:
-                raise
-            planned.append(JobResult(input=path, output=None, ok=False, message=str(exc)))
+    planned = plan_jobs(inputs, config, output, out_dir)
     jobs = [p for p in planned if isinstance(p, Job)]
     check_run_paths(jobs, config)
     session = session or StyleSession(config, reporter)
@@ -260,6 +287,8 @@ def stylize_paths(inputs: list[Path], config: RunConfig, reporter: Reporter, out
     results = []
     for item in planned:
         if isinstance(item, JobResult):
+            if item.skipped:
+                reporter.info(f"skipped {item.input}: {item.output} exists")
             results.append(item)
             continue
         results.append(_run_one(item, session, raise_errors=single))

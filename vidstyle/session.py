@@ -14,6 +14,7 @@ import torch
 from vidstyle.config import MIN_TRAIN_SIZE, GeneratorConfig, Plan, RunConfig
 from vidstyle.devices import resolve_device
 from vidstyle.errors import InputError, option
+from vidstyle.media.cube import Lut3D, read_cube, write_cube
 from vidstyle.media.images import load_image, resize_long_side
 from vidstyle.media.outputs import atomic_output
 from vidstyle.model.checkpoint import Checkpoint, load_style_model, save_style_model
@@ -22,8 +23,12 @@ from vidstyle.model.losses import LossesBySize, PerceptualLoss
 from vidstyle.model.lossnet import LossNetwork, build_losses, resolve_loss_network
 from vidstyle.model.tensors import to_tensor
 from vidstyle.model.train import build_generator, train_generator
+from vidstyle.render.lut import fit_lut
+from vidstyle.render.renderer import Grading, LutGrading, Painting, Treatment
 from vidstyle.render.stylize import Stylizer
 from vidstyle.reporting import Reporter
+
+LUT_FIT_SIZE = 512  # long side of the frame whose colours a saved LUT is fitted to
 
 
 class StyleSession:
@@ -43,16 +48,25 @@ class StyleSession:
         self.network: LossNetwork | None = None
         self._base = model.to(self.device) if model is not None else None
         self._losses: LossesBySize | None = None
+        self.photoreal = self.plan.train.photoreal  # or what a loaded model was trained for
+        self.lut: Lut3D | None = None  # a LUT applied as it is (config.lut): no model at all
+        self._lut_saved = False
 
     # -- set-up, before any work -------------------------------------------------------
     def prepare(self) -> None:
         """Load what every job needs, so that a bad style or missing weights stop the run
         before any decoding or training starts."""
         cfg = self.config
+        if cfg.lut is not None:
+            self.lut = read_cube(cfg.lut)
+            return  # nothing to train or load
         if self._base is None and cfg.model_path is not None:
             saved = load_style_model(Path(cfg.model_path), self.device)
             self._base = saved.generator
-            self.reporter.info(f"loaded style model {cfg.model_path} ({saved.info.get('style', 'unknown style')}, "
+            self.photoreal = self._check_photoreal(bool(saved.info.get("train", {}).get("photoreal")))
+            kind = "photoreal look" if self.photoreal else "painting"
+            self.reporter.info(f"loaded style model {cfg.model_path} ({kind}, "
+                               f"{saved.info.get('style', 'unknown style')}, "
                                f"loss network {saved.info.get('loss_network', 'vgg19')})")
         if self.style_rgb is None and cfg.style is not None:
             self.style_rgb = load_image(Path(cfg.style), role="style", max_pixels=cfg.max_pixels).rgb
@@ -65,6 +79,35 @@ class StyleSession:
                                             progress=not self.reporter.quiet, notice=self.reporter.notice)
         self.reporter.info(f"loss network: {self.network.source}")
         self._losses = build_losses(self.network, self.style_rgb, self.plan.train, self.device)
+
+    def _check_photoreal(self, saved: bool) -> bool:
+        if self.plan.train.photoreal and not saved:
+            raise InputError(f"{option('photoreal')}: the style model {self.config.model_path} was trained to paint; "
+                             f"train a photoreal one ({option('photoreal')} with {option('style')} PHOTO)")
+        return saved
+
+    # -- what a job applies --------------------------------------------------------------
+    def treatment(self, frame: np.ndarray, extra_frames: list[np.ndarray] | None = None) -> Treatment:
+        """What a job whose training frame is ``frame`` applies to its frames: the LUT given;
+        or the style model (trained once per run), painting, or as a photoreal grade fitted on
+        this job's own frame (a batch's clips each get the look on their own colours)."""
+        if self.lut is not None:
+            return LutGrading(self.lut)
+        stylizer = self.stylizer(self.model_for(frame, extra_frames))
+        if not self.photoreal:
+            return Painting(stylizer)
+        return Grading.fit(stylizer, frame, self.plan.train.train_size)
+
+    def save_lut_once(self, treatment: Treatment, frame: np.ndarray) -> None:
+        """``config.save_lut``: the first job's look baked into a 33³ `.cube` (fitted from the
+        training frame's colours to their graded colours)."""
+        if self.config.save_lut is None or self._lut_saved:
+            return
+        small = resize_long_side(frame, LUT_FIT_SIZE) if max(frame.shape[:2]) > LUT_FIT_SIZE else frame
+        lut = fit_lut(small, treatment.picture(small), title=f"vidstyle photoreal look ({self.style_name or 'photo'})")
+        write_cube(lut, Path(self.config.save_lut))
+        self._lut_saved = True
+        self.reporter.info(f"saved the look as a 3D LUT: {self.config.save_lut}")
 
     # -- the style model -----------------------------------------------------------------
     def model_for(self, keyframe: np.ndarray, extra_frames: list[np.ndarray] | None = None) -> HRNetGenerator:

@@ -28,10 +28,11 @@ def preview_path(output: Path) -> Path:
     return output.with_name(f"{stem}{SUFFIX}")
 
 
-def sheet(keyframe: np.ndarray, stylized: np.ndarray, style: np.ndarray, height: int = HEIGHT) -> np.ndarray:
-    """The three images at one height, on a white strip."""
+def sheet(keyframe: np.ndarray, stylized: np.ndarray, style: np.ndarray | None, height: int = HEIGHT) -> np.ndarray:
+    """The images at one height, on a white strip (the style image where there is one: a LUT
+    applied on its own has none)."""
     panels = []
-    for rgb in (keyframe, stylized, style):
+    for rgb in (keyframe, stylized, *([style] if style is not None else [])):
         h, w = rgb.shape[:2]
         panels.append(resize(rgb, height, max(1, round(w * height / h))))
     width = sum(p.shape[1] for p in panels) + GAP * (len(panels) + 1)

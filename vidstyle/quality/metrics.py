@@ -113,3 +113,27 @@ def _quantiles(sorted_columns: np.ndarray, count: int) -> np.ndarray:
     high = np.minimum(low + 1, len(sorted_columns) - 1)
     frac = (position - low)[:, None]
     return sorted_columns[low] * (1 - frac) + sorted_columns[high] * frac
+
+
+# -- photoreal looks: structure kept, colour taken (design notes, "Photorealistic transfer") --------
+def gradient_correlation(output: np.ndarray, content: np.ndarray, border: int = 4) -> float:
+    """Pearson correlation of the Sobel gradient magnitudes of two uint8 RGB images' grey:
+    1 where every edge is where it was, whatever the tone (SSIM punishes a legitimate grade)."""
+    def magnitude(rgb: np.ndarray) -> np.ndarray:
+        grey = gray_float(to_float(rgb))
+        gx, gy = cv2.Sobel(grey, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(grey, cv2.CV_32F, 0, 1, ksize=3)
+        inner = (slice(border, -border), slice(border, -border)) if min(grey.shape) > 4 * border else ...
+        return np.hypot(gx, gy)[inner].ravel().astype(np.float64)
+
+    a, b = magnitude(output), magnitude(content)
+    if a.std() < 1e-9 or b.std() < 1e-9:
+        return 1.0 if np.allclose(a, b) else 0.0
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def colour_ratio(output: np.ndarray, content: np.ndarray, reference: np.ndarray, count: int = 20000) -> float:
+    """How far ``output``'s Lab colours are from ``reference``'s, as a share of how far
+    ``content``'s were (uint8 RGB images): 0 = the reference's palette, 1 = unchanged."""
+    target = lab_pixels(to_float(reference), count, seed=1)
+    before = sliced_wasserstein(lab_pixels(to_float(content), count), target)
+    return sliced_wasserstein(lab_pixels(to_float(output), count), target) / max(before, 1e-9)

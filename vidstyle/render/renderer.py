@@ -1,22 +1,33 @@
-"""The renderers of the run loop (loop.py), and the choice of one per clip.
+"""The renderers of the run loop (loop.py), and the treatments that choose them.
 
-- `EveryFrame`: the generator on every frame in `submit`; the stabilizer, when on, in `draw`.
-- `KeyframeCarrier` (carry.py): the generator on keyframes, the look carried along the motion
-  to the frames between; `draw` applies each frame's look to its own pixels.
+A job applies one *treatment* to its frames, and the treatment picks the renderer:
+
+- `Painting` (the generator): for a clip, `KeyframeCarrier` (carry.py: the generator on
+  keyframes, the look carried along the motion, applied in `draw`) or `EveryFrame` (the
+  generator on every frame, the stabilizer in `draw`); for an image, `EveryFrame` alone.
+- `Grading` (a photoreal look, grade.py): `Graded`, each frame coloured by the grid its own
+  lightness selects; nothing is fitted per frame, so nothing flickers.
+- `LutGrading` (a 3D LUT, vidstyle's own or an editor's): `LutRenderer`, FFmpeg's lut3d filter.
 - `Unchanged`: the frames as they are (the transcode ceiling of the benchmarks and tests).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
 from vidstyle.config import Plan
 from vidstyle.errors import option
 from vidstyle.loop import Renderer
+from vidstyle.media.cube import Lut3D
+from vidstyle.media.images import resize_long_side
 from vidstyle.render import runtimes
-from vidstyle.render.carry import KeyframeCarrier
+from vidstyle.render.carry import KeyframeCarrier, Look, apply_looks
+from vidstyle.render.grade import Grade
+from vidstyle.render.lut import LutFilter, apply_lut
 from vidstyle.render.stabilize import TemporalStabilizer
 from vidstyle.render.stylize import Stylizer
 
@@ -74,3 +85,103 @@ def _with_runtime(stylizer: Stylizer, name: str, size: tuple[int, int], warn: Wa
             warn(f"the {name} runtime failed here ({exc.__class__.__name__}); the generator runs on plain torch "
                  f"(set {option('runtime')} to torch to skip trying)")
         return stylizer
+
+
+class Graded(Renderer[Look]):
+    """Each frame coloured by a photoreal grade: its look sliced from the grid by the frame's
+    own lightness in `submit`, applied to its full-resolution pixels in `draw`."""
+
+    def __init__(self, grade: Grade) -> None:
+        self.grade = grade
+
+    def submit(self, frames: list[np.ndarray]) -> list[Look]:
+        return [self.grade.look(rgb) for rgb in frames]
+
+    def draw(self, frames: list[np.ndarray], staged: list[Look]) -> list[np.ndarray]:
+        return apply_looks(frames, staged)
+
+
+class LutRenderer(Renderer[np.ndarray]):
+    """Each frame through a 3D LUT with FFmpeg's lut3d filter (tetrahedral), in `draw`: the
+    caller's thread has nothing else to do, the filter runs beside decoding."""
+
+    def __init__(self, lut: Lut3D) -> None:
+        self.filter = LutFilter(lut)
+
+    def submit(self, frames: list[np.ndarray]) -> list[np.ndarray]:
+        return frames
+
+    def draw(self, frames: list[np.ndarray], staged: list[np.ndarray]) -> list[np.ndarray]:
+        return [self.filter(rgb) for rgb in staged]
+
+
+class Treatment(Protocol):
+    """What a job applies to its frames (see the module docstring)."""
+
+    def picture(self, rgb: np.ndarray) -> np.ndarray:
+        """One frame treated (the preview's middle panel)."""
+
+    def clip_renderer(self, plan: Plan, frames: int = 0, size: tuple[int, int] | None = None,
+                      warn: Warn | None = None) -> Renderer:
+        """The renderer for a clip or frame folder."""
+
+    def image_renderer(self) -> Renderer:
+        """The renderer for a still image."""
+
+
+@dataclass(frozen=True)
+class Painting:
+    """The generator's painting, through a `Stylizer`."""
+
+    stylizer: Stylizer
+
+    def picture(self, rgb: np.ndarray) -> np.ndarray:
+        return self.stylizer.one(rgb)
+
+    def clip_renderer(self, plan: Plan, frames: int = 0, size: tuple[int, int] | None = None,
+                      warn: Warn | None = None) -> Renderer:
+        return clip_renderer(self.stylizer, plan, frames, size, warn)
+
+    def image_renderer(self) -> Renderer:
+        return EveryFrame(self.stylizer)
+
+
+@dataclass(frozen=True)
+class Grading:
+    """A photoreal grade, fitted once on a job's training frame."""
+
+    grade: Grade
+
+    @classmethod
+    def fit(cls, stylizer: Stylizer, frame: np.ndarray, train_size: int) -> Grading:
+        """The grade that takes ``frame`` to the photoreal generator's output on it, both at the
+        size the generator was trained at (what its output means; the grid is size-free)."""
+        small = resize_long_side(frame, train_size) if max(frame.shape[:2]) > train_size else frame
+        return cls(Grade.fit(small, stylizer.one(small)))
+
+    def picture(self, rgb: np.ndarray) -> np.ndarray:
+        return self.grade.apply(rgb)
+
+    def clip_renderer(self, plan: Plan, frames: int = 0, size: tuple[int, int] | None = None,
+                      warn: Warn | None = None) -> Renderer:
+        return Graded(self.grade)
+
+    def image_renderer(self) -> Renderer:
+        return Graded(self.grade)
+
+
+@dataclass(frozen=True)
+class LutGrading:
+    """A 3D LUT applied as it is."""
+
+    lut: Lut3D
+
+    def picture(self, rgb: np.ndarray) -> np.ndarray:
+        return apply_lut(self.lut, rgb)
+
+    def clip_renderer(self, plan: Plan, frames: int = 0, size: tuple[int, int] | None = None,
+                      warn: Warn | None = None) -> Renderer:
+        return LutRenderer(self.lut)
+
+    def image_renderer(self) -> Renderer:
+        return LutRenderer(self.lut)

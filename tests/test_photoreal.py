@@ -1,0 +1,150 @@
+"""Photoreal looks: the reference photo's colour on the frame, every edge kept; LUTs baked and applied."""
+
+import av
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+from support import make_clip, read_clip, run
+
+import vidstyle
+from vidstyle.errors import InputError
+from vidstyle.media.cube import read_cube
+from vidstyle.quality.metrics import colour_ratio, gradient_correlation
+from vidstyle.render.lut import lut3d_graph
+
+PHOTOS = ["--steps", "40", "--device", "cpu", "-q"]
+
+
+def scene(width: int, height: int, i: int) -> np.ndarray:
+    """A bright sky over a green field with a red house that slides: colour regions and edges."""
+    img = np.zeros((height, width, 3), np.uint8)
+    img[: height // 2] = (150, 190, 235)
+    img[height // 2:] = (70, 140, 60)
+    x = 10 + 3 * i
+    img[height // 2 - 14:height // 2 + 6, x:x + 24] = (190, 50, 40)
+    img[height // 2 - 20:height // 2 - 14, x + 4:x + 20] = (90, 40, 30)
+    return img
+
+
+def dusk(width: int = 120, height: int = 80) -> np.ndarray:
+    """A reference photo: an orange dusk sky over dark purple ground."""
+    img = np.zeros((height, width, 3), np.uint8)
+    img[: height // 2] = (240, 140, 60)
+    img[height // 2:] = (60, 30, 70)
+    return img
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    path = tmp_path_factory.mktemp("ref") / "dusk.png"
+    Image.fromarray(dusk()).save(path)
+    return path
+
+
+def test_photoreal_clip_takes_the_colours_and_keeps_every_edge(tmp_path, reference):
+    clip = make_clip(tmp_path / "c.mp4", painter=scene, width=96, height=64, frames=8)
+    out = tmp_path / "graded.mp4"
+    assert run(clip, "--style", reference, "--photoreal", "-o", out, "--crf", "0", *PHOTOS) == 0
+    before, after = read_clip(clip), read_clip(out)
+    assert after.frames == before.frames and after.pts == before.pts and after.audio == before.audio
+    with av.open(str(clip)) as a, av.open(str(out)) as b:
+        pairs = list(zip((f.to_ndarray(format="rgb24") for f in a.decode(video=0)),
+                         (f.to_ndarray(format="rgb24") for f in b.decode(video=0)), strict=True))
+    target = dusk()
+    for source, graded in pairs:
+        assert gradient_correlation(graded, source) > 0.95  # edges where they were
+        assert colour_ratio(graded, source, target) < 0.6  # the reference's colours
+    # one grade for the clip: a frame that did not change stays as it was graded (no flicker)
+    still = slice(0, 10)  # the sky: the same in every source frame
+    assert np.abs(pairs[1][0][still].astype(int) - pairs[2][0][still]).mean() < 1.0
+    assert np.abs(pairs[1][1][still].astype(int) - pairs[2][1][still]).mean() < 1.0
+
+
+def test_save_lut_bakes_the_look_for_editors_and_ffmpeg(tmp_path, reference):
+    clip = make_clip(tmp_path / "c.mp4", painter=scene, width=96, height=64, frames=4)
+    cube = tmp_path / "look.cube"
+    assert run(clip, "--style", reference, "--photoreal", "--save-lut", cube, "-o", tmp_path / "g.mp4",
+               *PHOTOS) == 0
+    lut = read_cube(cube)
+    assert lut.size == 33 and "LUT_3D_SIZE 33" in cube.read_text().splitlines()[:4]
+    # FFmpeg's own lut3d filter, from the command line where there is one, reads the file and moves
+    # the colours where vidstyle's --lut does
+    frame = scene(96, 64, 0)
+    Image.fromarray(frame).save(tmp_path / "f.png")
+    assert run(tmp_path / "f.png", "--lut", cube, "-o", tmp_path / "f_lut.png", "-q") == 0
+    ours = np.asarray(Image.open(tmp_path / "f_lut.png"))
+    assert colour_ratio(ours, frame, dusk()) < 0.7
+    assert gradient_correlation(ours, frame) > 0.95
+    # FFmpeg's own lut3d filter reads the file as written and moves the colours the same way
+    graph = lut3d_graph(cube, 96, 64)
+    graph.push(av.VideoFrame.from_ndarray(frame, format="rgb24"))
+    theirs = graph.pull().to_ndarray().astype(int)
+    assert np.abs(theirs - ours).max() <= 2  # FFmpeg truncates to 8 bits where vidstyle rounds
+
+
+def test_lut_applies_to_clips_images_and_folders_keeping_the_clip(tmp_path):
+    from vidstyle.media.cube import Lut3D, lattice, write_cube
+
+    table = lattice(17)[..., ::-1].copy()  # swap red and blue
+    cube = write_cube(Lut3D(table, title="swap"), tmp_path / "swap.cube")
+    clip = make_clip(tmp_path / "c.mp4", painter=scene, width=96, height=64, frames=6)
+    assert run(clip, "--lut", cube, "-o", tmp_path / "s.mp4", "--crf", "0", "-q") == 0
+    before, after = read_clip(clip), read_clip(tmp_path / "s.mp4")
+    assert after.pts == before.pts and after.audio == before.audio and after.frames == 6
+    first = after.first_rgb.astype(int)
+    assert np.abs(first[..., 0] - before.first_rgb[..., 2].astype(int)).mean() < 3  # red now holds blue
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for i in range(3):
+        Image.fromarray(scene(48, 32, i)).save(folder / f"f{i}.png")
+    assert run(folder, "--lut", cube, "-q") == 0
+    swapped = np.asarray(Image.open(tmp_path / "frames_styled" / "f1.png"))
+    assert np.abs(swapped.astype(int) - scene(48, 32, 1)[..., ::-1]).max() <= 1
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ("LUT_3D_SIZE 2\n0 0 0\n1 0 0\n", "has 2 colour lines but LUT_3D_SIZE 2 needs 8"),
+    ("LUT_1D_SIZE 2\n0 0 0\n1 1 1\n", "is a 1D LUT"),
+    ("LUT_3D_SIZE 2\n" + "0 0 x\n" * 8, "line 2 is not three numbers"),
+])
+def test_a_malformed_cube_is_one_line_and_writes_nothing(tmp_path, text, fragment, capsys):
+    clip = make_clip(tmp_path / "c.mp4", frames=3, audio=None)
+    (tmp_path / "bad.cube").write_text(text)
+    assert run(clip, "--lut", tmp_path / "bad.cube", "-o", tmp_path / "o.mp4", "-q") == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and fragment in err[0] and err[0].startswith("vidstyle: error: LUT")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.cube", "c.mp4"]
+
+
+def test_options_that_contradict_are_refused_before_any_work(tmp_path, reference, capsys):
+    clip = make_clip(tmp_path / "c.mp4", frames=3, audio=None)
+    assert run(clip, "--style", reference, "--save-lut", tmp_path / "l.cube", "-q") == 1
+    assert "--save-lut bakes a photoreal look; add --photoreal" in capsys.readouterr().err
+    assert run(clip, "--style", reference, "--photoreal", "--save-lut", tmp_path / "l.txt", "-q") == 1
+    assert "--save-lut writes a .cube file" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.mp4"]
+
+
+def test_python_api_trains_bakes_and_applies(tmp_path):
+    content = scene(96, 64, 0)
+    model = vidstyle.train(dusk(), content, photoreal=True, config=vidstyle.TrainConfig(steps=40), device="cpu")
+    assert model.photoreal and model.info["train"]["photoreal"] is True
+    graded = model.stylize_image(content)
+    assert gradient_correlation(graded, content) > 0.95
+    assert colour_ratio(graded, content, dusk()) < 0.6
+    cube = model.to_lut(tmp_path / "dusk.cube")
+    baked = vidstyle.apply_lut(cube, content)
+    assert np.abs(baked.astype(int) - graded.astype(int)).mean() < 6  # the LUT is the look, global
+    frames = [scene(96, 64, i) for i in range(3)]
+    assert len(list(model.stylize_frames(frames))) == 3
+    painter = vidstyle.train(dusk(), content, config=vidstyle.TrainConfig(steps=2, train_size=64), device="cpu")
+    with pytest.raises(InputError, match=r"to_lut bakes a photoreal look; train with photoreal=True"):
+        painter.to_lut(tmp_path / "x.cube")
+
+
+def test_gradient_correlation_is_tone_free_and_sees_moved_edges():
+    rng = np.random.default_rng(0)
+    image = cv2.GaussianBlur(rng.integers(0, 255, (64, 64, 3)).astype(np.uint8), (0, 0), 2)
+    assert gradient_correlation((image * 0.5).astype(np.uint8), image) > 0.99
+    assert gradient_correlation(np.roll(image, 4, axis=1), image) < 0.5
