@@ -213,17 +213,26 @@ def load(path: PathLike, *, device: str = "auto") -> StyleModel:
 
 def stylize_files(inputs: list[PathLike], config: RunConfig, *, output: PathLike | None = None,
                   out_dir: PathLike | None = None, progress: Progress | None = None,
-                  quiet: bool = False) -> list[JobResult]:
+                  quiet: bool = False, ray: bool | str | None = None) -> list[JobResult]:
     """What the `vidstyle` command does: stylize clips, images and frame folders with one
     style model (trained once from ``config.style``, or loaded from ``config.model_path``).
     One input: its error is raised; several: each result says whether it worked.
+    ``ray``: run on a Ray cluster (``pip install 'vidstyle[ray]'``): True for the one
+    ``RAY_ADDRESS`` names, else one running here, else a local one started and stopped with
+    every core; or an address (``"auto"``, ``"ray://host:10001"``).
 
         >>> config = vidstyle.RunConfig(style="art.jpg")
         >>> vidstyle.stylize_files(["a.mp4", "b.mov"], config, out_dir="out")  # doctest: +SKIP
     """
     reporter = Reporter(quiet=quiet, progress=progress)
-    return stylize_paths([Path(p) for p in inputs], config, reporter, output=Path(output) if output else None,
-                         out_dir=Path(out_dir) if out_dir else None)
+    paths = [Path(p) for p in inputs]
+    output_path, folder = (Path(output) if output else None), (Path(out_dir) if out_dir else None)
+    if ray is None or ray is False:
+        return stylize_paths(paths, config, reporter, output=output_path, out_dir=folder)
+    from vidstyle.cluster.driver import stylize_on_ray
+
+    address = None if ray is True or ray == "" else str(ray)
+    return stylize_on_ray(paths, config, reporter, output_path, folder, address)
 
 
 def _as_image(image: ImageLike, role: str) -> LoadedImage:

@@ -205,9 +205,13 @@ def _empty_is_none(ctx: click.Context, param: click.Parameter, value: str | None
 @field_option("skip_existing", "--skip-existing", is_flag=True,
               help="Leave outputs that exist alone and stylize the rest: a stopped batch resumes where it stopped "
                    "(outputs are written whole or not at all).")
+@click.option("--ray", "ray", is_flag=False, flag_value="", default=None, metavar="[ADDRESS]",
+              help="Run on a Ray cluster (pip install 'vidstyle[ray]'): the one RAY_ADDRESS names, else one running "
+                   "here, else a local one with every core; or --ray ADDRESS (auto, ray://host:10001).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars or info messages (warnings still show).")
 @click.version_option(__version__, "--version", prog_name="vidstyle")
-def command(inputs: tuple[Path, ...], output: Path | None, out_dir: Path | None, quiet: bool, **options: Any) -> int:
+def command(inputs: tuple[Path, ...], output: Path | None, out_dir: Path | None, quiet: bool, ray: str | None,
+            **options: Any) -> int:
     """Stylize videos, images or folders of frames with a neural network trained on a style image.
 
     \b
@@ -221,7 +225,7 @@ def command(inputs: tuple[Path, ...], output: Path | None, out_dir: Path | None,
         raise click.UsageError("no input given; pass a video, an image or a folder of frames")
     from vidstyle.api import stylize_files  # torch loads here, not for --help/--version
 
-    results = stylize_files(list(inputs), _run_config(options), output=output, out_dir=out_dir, quiet=quiet)
+    results = stylize_files(list(inputs), _run_config(options), output=output, out_dir=out_dir, quiet=quiet, ray=ray)
     if len(inputs) > 1:
         _print_summary(results)
     return 0 if all(r.ok for r in results) else EXIT_FAILED
