@@ -41,6 +41,7 @@ OPTIONS: dict[str, tuple[str, str]] = {
     "photoreal": ("--photoreal", "photoreal=True"),
     "lut": ("--lut", "RunConfig(lut=...)"),
     "save_lut": ("--save-lut", "StyleModel.to_lut(path)"),
+    "ray": ("--ray", "ray="),
 }
 _COMMAND_LINE: ContextVar[bool] = ContextVar("vidstyle_command_line_names", default=False)
 _MARK = "\x1f"  # unit separator: never in a path a user types, never shown

@@ -68,6 +68,24 @@ class AudioPassthrough:
             self.output.mux(self.stream.encode(None))
 
 
+def audio_passthroughs(output: av.container.OutputContainer, streams: list, warn: Warn,
+                       strict: bool = False) -> dict[int, AudioPassthrough]:
+    """The source's audio ``streams`` in ``output``, by source index; one that the container
+    cannot hold is left out with a warning (or, ``strict``, refused)."""
+    kept = {}
+    for stream in streams:
+        try:
+            kept[stream.index] = AudioPassthrough(output, stream, warn)
+        except (av.error.FFmpegError, ValueError, TypeError) as exc:
+            message = (f"audio stream #{stream.index} ({stream.codec_context.name}) cannot be written to "
+                       f"this container ({reason(exc)})")
+            if strict:
+                raise VideoError(f"{message}; choose an .mkv output (or drop {option('strict')} to leave it out)"
+                                 ) from None
+            warn(f"{message}: it is left out; choose an .mkv output to keep it")
+    return kept
+
+
 def _audio_codecs(output: av.container.OutputContainer) -> set[str]:
     if output.format.name == "mpegts":
         return _TS_AUDIO
@@ -104,18 +122,8 @@ class VideoWriter:
         if info.rotation:
             stream.set_display_rotation(info.rotation)  # before the header is written
         self.stream = stream
-        self.audio = []
-        for source in audio_streams:
-            try:
-                self.audio.append(AudioPassthrough(output, source, warn))
-            except (av.error.FFmpegError, ValueError, TypeError) as exc:
-                message = (f"audio stream #{source.index} ({source.codec_context.name}) cannot be written to "
-                           f"this container ({reason(exc)})")
-                if strict:
-                    raise VideoError(f"{message}; choose an .mkv output (or drop {option('strict')} to leave it out)"
-                                     ) from None
-                warn(f"{message}: it is left out; choose an .mkv output to keep it")
-        self._audio_by_index = {a.source.index: a for a in self.audio}
+        self._audio_by_index = audio_passthroughs(output, audio_streams, warn, strict)
+        self.audio = list(self._audio_by_index.values())
         self._last_pts: int | None = None
         self._step = max(1, round(1 / (float(info.rate) * info.time_base))) if info.rate else 1
         self.frames = 0
