@@ -28,17 +28,16 @@ from vidstyle.devices import resolve_device
 from vidstyle.errors import InputError, OutputError, option
 from vidstyle.loop import pictures
 from vidstyle.media.cube import Lut3D, read_cube, write_cube
-from vidstyle.media.images import LoadedImage, from_pil, load_image, resize_long_side, to_pil
+from vidstyle.media.images import LoadedImage, from_pil, load_image, to_pil
 from vidstyle.media.outputs import atomic_output, check_output
 from vidstyle.media.sources import ArraySource, checked_array, open_source, training_frames
 from vidstyle.model.checkpoint import Checkpoint, load_style_model, save_style_model
 from vidstyle.model.generator import HRNetGenerator
 from vidstyle.pipeline import JobResult, stylize_paths
-from vidstyle.render.lut import fit_lut
-from vidstyle.render.renderer import Grading, LutGrading, Painting
+from vidstyle.render.renderer import Grading, LutGrading, Painting, baked_lut
 from vidstyle.render.stylize import Stylizer
 from vidstyle.reporting import Progress, Reporter
-from vidstyle.session import LUT_FIT_SIZE, StyleSession
+from vidstyle.session import StyleSession
 
 PathLike = str | Path
 ImageLike = str | Path | Image.Image | np.ndarray
@@ -112,8 +111,7 @@ class StyleModel:
         if path.suffix.lower() != ".cube":
             raise OutputError(f"to_lut writes a .cube file, not {path.name}; name it e.g. look.cube")
         check_output(path, overwrite, role="LUT", option="path")
-        small = resize_long_side(rgb, LUT_FIT_SIZE) if max(rgb.shape[:2]) > LUT_FIT_SIZE else rgb
-        return write_cube(fit_lut(small, self._treatment(small).picture(small), title="vidstyle photoreal look"), path)
+        return write_cube(baked_lut(self._treatment(rgb), rgb, "vidstyle photoreal look"), path)
 
     def stylize_frames(self, frames: Iterable[np.ndarray], *, stabilize: StabilizeConfig | bool = True,
                        carry: CarryConfig | None = None,

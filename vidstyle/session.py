@@ -23,12 +23,9 @@ from vidstyle.model.losses import LossesBySize, PerceptualLoss
 from vidstyle.model.lossnet import LossNetwork, build_losses, resolve_loss_network
 from vidstyle.model.tensors import to_tensor
 from vidstyle.model.train import build_generator, train_generator
-from vidstyle.render.lut import fit_lut
-from vidstyle.render.renderer import Grading, LutGrading, Painting, Treatment
+from vidstyle.render.renderer import Grading, LutGrading, Painting, Treatment, baked_lut
 from vidstyle.render.stylize import Stylizer
 from vidstyle.reporting import Reporter
-
-LUT_FIT_SIZE = 512  # long side of the frame whose colours a saved LUT is fitted to
 
 
 class StyleSession:
@@ -103,8 +100,7 @@ class StyleSession:
         training frame's colours to their graded colours)."""
         if self.config.save_lut is None or self._lut_saved:
             return
-        small = resize_long_side(frame, LUT_FIT_SIZE) if max(frame.shape[:2]) > LUT_FIT_SIZE else frame
-        lut = fit_lut(small, treatment.picture(small), title=f"vidstyle photoreal look ({self.style_name or 'photo'})")
+        lut = baked_lut(treatment, frame, f"vidstyle photoreal look ({self.style_name or 'photo'})")
         write_cube(lut, Path(self.config.save_lut))
         self._lut_saved = True
         self.reporter.info(f"saved the look as a 3D LUT: {self.config.save_lut}")

@@ -27,7 +27,7 @@ from vidstyle.media.images import resize_long_side
 from vidstyle.render import runtimes
 from vidstyle.render.carry import KeyframeCarrier, Look, apply_looks
 from vidstyle.render.grade import Grade
-from vidstyle.render.lut import LutFilter, apply_lut
+from vidstyle.render.lut import LutFilter, apply_lut, fit_lut
 from vidstyle.render.stabilize import TemporalStabilizer
 from vidstyle.render.stylize import Stylizer
 
@@ -113,6 +113,16 @@ class LutRenderer(Renderer[np.ndarray]):
 
     def draw(self, frames: list[np.ndarray], staged: list[np.ndarray]) -> list[np.ndarray]:
         return [self.filter(rgb) for rgb in staged]
+
+
+LUT_FIT_SIZE = 512  # long side of the frame whose colours a baked LUT is fitted to
+
+
+def baked_lut(treatment: Treatment, frame: np.ndarray, title: str) -> Lut3D:
+    """``treatment`` as a 33³ LUT: fitted from ``frame``'s colours to their treated colours (what
+    ``--save-lut`` and `StyleModel.to_lut` write)."""
+    small = resize_long_side(frame, LUT_FIT_SIZE) if max(frame.shape[:2]) > LUT_FIT_SIZE else frame
+    return fit_lut(small, treatment.picture(small), title=title)
 
 
 class Treatment(Protocol):
