@@ -14,7 +14,15 @@ import pytest
 
 from vidstyle.errors import InputError, OutputError
 from vidstyle.media.cube import Lut3D, identity, lattice, read_cube, write_cube
-from vidstyle.render.lut import INTERPOLATIONS, LutFilter, apply_lut, apply_lut_float, fit_lut, lut3d_graph
+from vidstyle.render.lut import (
+    INTERPOLATIONS,
+    LutFilter,
+    LutTable,
+    apply_lut,
+    apply_lut_float,
+    fit_lut,
+    lut3d_graph,
+)
 
 PHOTOS = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "photoreal"
 TRICKY = "look v2: it's, [final].cube"  # a space, a colon, a quote, a comma and brackets
@@ -208,6 +216,21 @@ def test_numpy_and_ffmpeg_agree(size, interp):
     diff = levels(ours, ffmpeg)
     assert diff.max() <= 1 and (diff > 0).mean() < 0.01  # only rounding ties differ
     assert levels(ours, image).mean() > 20  # the LUT really does something
+
+
+def test_the_table_gives_the_filters_bytes_for_every_frame():
+    lut = random_lut(17, seed=3)
+    table = LutTable(lut)
+    for image in (random_image(240, 320, seed=5), random_image(37, 53, seed=6)):  # sizes change between frames
+        looked_up = table(image)
+        assert looked_up.shape == image.shape and looked_up.dtype == np.uint8
+        assert np.array_equal(looked_up, through_filter(lut, image, "tetrahedral"))
+        assert levels(looked_up, image).mean() > 20
+    image = random_image(24, 32, seed=7)
+    before = image.copy()
+    first = table(image)
+    table(random_image(24, 32, seed=8))  # buffers are reused: an output handed back must not change
+    assert np.array_equal(first, through_filter(lut, before, "tetrahedral")) and np.array_equal(image, before)
 
 
 def test_both_interpolations_reproduce_an_affine_lut():

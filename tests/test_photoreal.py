@@ -148,3 +148,44 @@ def test_gradient_correlation_is_tone_free_and_sees_moved_edges():
     image = cv2.GaussianBlur(rng.integers(0, 255, (64, 64, 3)).astype(np.uint8), (0, 0), 2)
     assert gradient_correlation((image * 0.5).astype(np.uint8), image) > 0.99
     assert gradient_correlation(np.roll(image, 4, axis=1), image) < 0.5
+
+
+def test_tone_curve_matches_the_reference_tones_with_bounded_slope():
+    from vidstyle.model.photoreal import tone_curve
+
+    rng = np.random.default_rng(0)
+    day = rng.uniform(20, 90, 20000)  # a bright, even frame
+    night = np.concatenate([rng.normal(12, 4, 18000), rng.normal(75, 8, 2000)]).clip(0, 100)  # dark, a few lights
+    x, y = tone_curve(day, night)
+    toned = np.interp(day, x, y)
+    assert np.all(np.diff(y) >= 0)  # monotone: no tone overtakes another
+    assert abs(toned.mean() - night.mean()) < 0.5  # the reference's mean lightness
+    gain = np.clip(night.std() / day.std(), 0.5, 2.0)
+    inside = (x > day.min()) & (x < day.max()) & (y > 0) & (y < 100)  # tones pushed past black clip to it
+    assert inside.sum() > 40
+    slopes = np.diff(y)[inside[1:] & inside[:-1]] / np.diff(x)[inside[1:] & inside[:-1]]
+    assert slopes.min() >= gain / 1.5 * 0.999 and slopes.max() <= gain * 1.5 * 1.001
+    # closer to the reference's distribution than the untouched frame, in quantiles
+    q = np.linspace(0.05, 0.95, 19)
+    assert np.abs(np.quantile(toned, q) - np.quantile(night, q)).mean() < \
+        0.5 * np.abs(np.quantile(day, q) - np.quantile(night, q)).mean()
+
+
+def test_regions_take_the_colours_of_regions_like_them_in_the_reference_mix():
+    from vidstyle.model.photoreal import match_regions
+
+    def centres(rows):  # (L, a, b, x, y) with y in the units of regions(): 50/diagonal per pixel
+        scale = 50.0 / np.hypot(100, 100)
+        return np.array([[L, 0, 0, 50 * scale, y * scale] for L, y in rows], np.float32)
+
+    # a day frame, toned: sky at the top; a night reference: dark sky at the top, the
+    # brightest region (the lights) at the bottom
+    day, day_area = centres([(45, 10), (30, 45), (20, 70), (10, 90)]), np.array([0.4, 0.2, 0.2, 0.2])
+    night, night_area = centres([(35, 10), (8, 45), (15, 70), (70, 90)]), np.array([0.4, 0.2, 0.3, 0.1])
+    shares = match_regions(day, day_area, (100, 100), night, night_area, (100, 100))
+    assert np.allclose(shares.sum(1), 1.0)
+    assert shares[0].argmax() == 0 and shares[0, 0] > 0.7  # the sky takes mostly the night sky's colours,
+    assert shares[:, 0].argmax() == 0  # more of them than any other region does
+    assert shares[3, 3] < 1e-3 and shares[3].argmax() == 1  # the bottom, darkest region: the darkest, not the lights
+    # the frame as a whole takes the reference's mix: the area each reference region receives
+    assert np.allclose(day_area @ shares, night_area, atol=1e-3)

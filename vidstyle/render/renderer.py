@@ -27,7 +27,7 @@ from vidstyle.media.images import resize_long_side
 from vidstyle.render import runtimes
 from vidstyle.render.carry import KeyframeCarrier, Look, apply_looks
 from vidstyle.render.grade import Grade
-from vidstyle.render.lut import LutFilter, apply_lut, fit_lut
+from vidstyle.render.lut import LutFilter, LutTable, apply_lut, fit_lut
 from vidstyle.render.stabilize import TemporalStabilizer
 from vidstyle.render.stylize import Stylizer
 
@@ -103,10 +103,12 @@ class Graded(Renderer[Look]):
 
 class LutRenderer(Renderer[np.ndarray]):
     """Each frame through a 3D LUT with FFmpeg's lut3d filter (tetrahedral), in `draw`: the
-    caller's thread has nothing else to do, the filter runs beside decoding."""
+    caller's thread has nothing else to do, the filter runs beside decoding. For more than
+    ``TABLE_FRAMES`` frames, through a table of the filter's output for every colour (lut.py,
+    `LutTable`: the same bytes, 3 ms a 720p frame instead of 13, after 0.4 s to build)."""
 
-    def __init__(self, lut: Lut3D) -> None:
-        self.filter = LutFilter(lut)
+    def __init__(self, lut: Lut3D, frames: int = 0) -> None:
+        self.filter = LutTable(lut) if frames > TABLE_FRAMES else LutFilter(lut)
 
     def submit(self, frames: list[np.ndarray]) -> list[np.ndarray]:
         return frames
@@ -115,6 +117,7 @@ class LutRenderer(Renderer[np.ndarray]):
         return [self.filter(rgb) for rgb in staged]
 
 
+TABLE_FRAMES = 40  # frames past which a LUT's table pays for its 0.4 s (at 720p: 10 ms saved a frame)
 LUT_FIT_SIZE = 512  # long side of the frame whose colours a baked LUT is fitted to
 
 
@@ -191,7 +194,7 @@ class LutGrading:
 
     def clip_renderer(self, plan: Plan, frames: int = 0, size: tuple[int, int] | None = None,
                       warn: Warn | None = None) -> Renderer:
-        return LutRenderer(self.lut)
+        return LutRenderer(self.lut, frames)
 
     def image_renderer(self) -> Renderer:
         return LutRenderer(self.lut)
