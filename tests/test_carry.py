@@ -45,11 +45,17 @@ def test_every_frame_comes_back_in_order_with_few_keyframes(stylizer, painting):
     assert carrier.keyframes == 4  # frames 0, 4, 8, and the last (9 blends 8 and 10)
     assert max(held) == 3  # never more than interval - 1 frames wait: memory is bounded
     # a carried frame looks like that frame stylized on its own (the every-frame output; steps of
-    # 4 px, which the generator's strided branches see alike: reusing the keyframe's maps unwarped
-    # is 9 levels off)
+    # 4 px, which the generator's strided branches see alike), strokes included: closer than the
+    # keyframe's look unwarped (28-34 levels off with this untrained generator) and than the
+    # frame's own colour transform without its strokes (17 levels off)
+    keys = {i: stylizer.look(frames[i]) for i in (0, 4, 8)}
     for i in (1, 2, 3, 5, 6, 7, 9, 10):
-        own = apply_maps(stylizer.affine_maps(frames[i]), frames[i])
-        assert np.abs(out[i].astype(int) - own.astype(int)).mean() < 3.5, i
+        own_look = stylizer.look(frames[i])
+        own = apply_maps(own_look, frames[i]).astype(int)
+        carried = np.abs(out[i].astype(int) - own).mean()
+        unwarped = np.abs(apply_maps(keys[i // 4 * 4], frames[i]).astype(int) - own).mean()
+        strokeless = np.abs(apply_maps(own_look[:12], frames[i]).astype(int) - own).mean()
+        assert carried < 0.4 * unwarped and carried < 0.7 * strokeless, i
     # and it follows the motion: the carried frame is not the keyframe's pixels
     assert np.abs(out[2].astype(int) - out[0].astype(int)).mean() > 4.0
 
@@ -60,7 +66,7 @@ def test_a_cut_starts_a_keyframe_and_nothing_crosses_it(stylizer, painting):
     carrier = KeyframeCarrier(stylizer, CarryConfig(), interval=8)
     out = list(pictures(ArraySource(frames), carrier))
     assert len(out) == 6 and carrier.keyframes == 3  # the first frame, the first after the cut, the last
-    own = apply_maps(stylizer.affine_maps(frames[3]), frames[3])
+    own = apply_maps(stylizer.look(frames[3]), frames[3])
     assert np.array_equal(out[3], own)
 
 
@@ -116,6 +122,52 @@ def test_faster_runtimes_only_where_they_repay_and_a_failure_falls_back(stylizer
 def test_openvino_gives_the_same_looks(stylizer):
     pytest.importorskip("openvino")
     frame = np.ascontiguousarray(np.random.default_rng(2).integers(0, 255, (72, 120, 3), dtype=np.uint8))
-    eager = apply_maps(stylizer.affine_maps(frame), frame).astype(int)
+    eager = apply_maps(stylizer.look(frame), frame).astype(int)
     fast = stylizer.with_runtime("openvino", 72, 120)
-    assert np.abs(apply_maps(fast.affine_maps(frame), frame).astype(int) - eager).max() <= 2
+    assert np.abs(apply_maps(fast.look(frame), frame).astype(int) - eager).max() <= 2
+
+
+def test_a_look_carries_the_strokes_a_colour_transform_cannot_draw(stylizer, painting):
+    frame = np.ascontiguousarray(painting[:64, :96])
+    look = stylizer.look(frame)
+    assert look.shape == (15, 64, 96)
+    generated = stylizer.download(stylizer._generate(stylizer.upload([frame])))[0].astype(int)
+    full, transform_only = apply_maps(look, frame).astype(int), apply_maps(look[:12], frame).astype(int)
+    assert np.abs(full - generated).max() <= 1  # the look is the generator's output, strokes and all
+    assert np.abs(transform_only - generated).mean() > 5  # the colour transform alone misses them
+    fast = Stylizer(stylizer.model, stylizer.config.__class__(fast=True, fast_size=64))
+    big = np.ascontiguousarray(painting[:128, :192])
+    fast_look = fast.look(big)
+    assert fast_look.shape == (15, 43, 64)
+    rendered = fast.one(big).astype(int)  # the fast path adds the strokes too, upsampled
+    assert np.abs(rendered - apply_maps(fast_look, big).astype(int)).mean() < 1.0
+    assert np.abs(rendered - apply_maps(fast_look[:12], big).astype(int)).mean() > 5
+
+
+def test_stretch_sees_a_fan_behind_a_moving_object_not_a_pan_a_zoom_or_an_outline():
+    from vidstyle.render.flow import stretch
+
+    h, w = 80, 120
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    pan = np.dstack([np.full((h, w), 6.0, np.float32), np.full((h, w), -2.0, np.float32)])
+    zoom = np.dstack([(xx - w / 2) * 0.1, (yy - h / 2) * 0.1]).astype(np.float32)
+    outline = np.zeros((h, w, 2), np.float32)
+    outline[20:60, 30:70, 0] = 8.0  # an object moving, the background still: a tear along its outline
+    fan = np.zeros((h, w, 2), np.float32)
+    fan[..., 0] = np.clip((90 - xx) / 12.0, 0, 1) * 12.0  # the flow fades out across a 12-px band
+    assert stretch(pan).max() < 1e-3
+    assert stretch(zoom)[10:-10, 10:-10].max() < 0.25
+    assert stretch(outline).max() < 0.3
+    assert stretch(fan)[:, 80:88].min() > 0.7
+
+
+def test_detail_fades_where_no_keyframe_is_trusted_while_the_transform_is_filled():
+    from vidstyle.render.carry import _blend
+
+    look0, look1 = np.ones((15, 40, 40), np.float32), np.full((15, 40, 40), 3.0, np.float32)
+    w0, w1 = np.full((40, 40), 0.5, np.float32), np.full((40, 40), 0.5, np.float32)
+    w0[10:30, 10:30] = w1[10:30, 10:30] = 0.0  # revealed in neither keyframe
+    out = _blend(look0, w0, look1, w1)
+    assert np.allclose(out[:, :5, :5], 2.0)  # trusted: the mean of the two
+    assert np.allclose(out[:12, 20, 20], 2.0, atol=0.05)  # untrusted: the neighbourhood's transform
+    assert np.allclose(out[12:, 20, 20], 0.0)  # ...but no strokes dragged in from it

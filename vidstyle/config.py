@@ -27,7 +27,7 @@ CONTENT_LAYER = "conv4_2"
 # Defaults that depend on the device. The GPU ones follow the reference schedule; the CPU
 # ones keep the bundled sample under ten minutes on a 2-core laptop (see README, "Defaults").
 GPU_STEPS, GPU_TRAIN_SIZE = 1000, 512
-CPU_STEPS, CPU_TRAIN_SIZE = 200, 256
+CPU_STEPS, CPU_TRAIN_SIZE = 90, 256
 # Photoreal looks need colour statistics, not texture: a small, short training (measured: README,
 # "Photorealistic looks"). ((CPU steps, size), (GPU steps, size))
 PHOTOREAL_SCHEDULE = ((120, 160), (400, 256))
@@ -135,7 +135,9 @@ class CarryConfig:
     interval: int = 8  # auto's longest gap (measured: README, Speed)
     min_trusted: float = 0.8
     residual: float = 0.05  # grey change (0-1) above which a carried pixel is not trusted
+    stretch: float = 1.0  # flow stretch (render/flow.stretch) above which a carried pixel is not trusted
     smoothing: float = 0.8  # weight of the previous frame's look, warped, where the step is trusted (measured)
+    detail_smoothing: float = 0.95  # the same for its detail (strokes): measured, README "Quality"
     look_ahead: int = 64  # upper bound on a user's N: frames held back at most (memory)
 
     def interval_for(self, device_type: str) -> int:

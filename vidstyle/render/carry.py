@@ -27,7 +27,7 @@ import numpy as np
 
 from vidstyle.config import CarryConfig
 from vidstyle.loop import Renderer
-from vidstyle.render.flow import FlowEstimator, gray, grid, is_cut, lands_inside, warp
+from vidstyle.render.flow import FlowEstimator, gray, grid, is_cut, lands_inside, stretch, warp
 from vidstyle.render.stylize import Stylizer
 
 
@@ -56,7 +56,9 @@ class _Carried:
     step: np.ndarray  # this frame -> the neighbour it was chained through
 
 
-Look = np.ndarray  # (12, h, w) float32: a frame's local colour transform at the working resolution
+Look = np.ndarray  # (12, h, w) float32: a frame's local colour transform at the working resolution,
+# or (15, h, w): that and the detail (strokes) added after it (stylize.Stylizer.look)
+TRANSFORM = 12  # planes of a look that are its colour transform
 
 
 class KeyframeCarrier(Renderer[Look]):
@@ -143,14 +145,19 @@ class KeyframeCarrier(Renderer[Look]):
                 shown_gray, shown_look = self._shown
                 residual = np.abs(small.astype(np.float32) - warp(shown_gray, step).astype(np.float32)) / 255.0
                 trust = np.exp(-((cv2.GaussianBlur(residual, (0, 0), 1.5) / self.config.residual) ** 2))
-                weight = self.config.smoothing * trust * lands_inside(step)
-                look = look + weight * (_warp_maps(shown_look, step) - look)
+                moving = trust * lands_inside(step) * np.exp(-((stretch(step) / self.config.stretch) ** 2))
+                look = look.copy()
+                look[:TRANSFORM] += (self.config.smoothing * moving) * (
+                    _warp_maps(shown_look[:TRANSFORM], step) - look[:TRANSFORM])
+                if len(look) > TRANSFORM:
+                    look[TRANSFORM:] += (self.config.detail_smoothing * moving) * (
+                        _warp_maps(shown_look[TRANSFORM:], step, cv2.INTER_CUBIC) - look[TRANSFORM:])
             self._shown = (small, look)
             out.append(look)
         return out
 
     def _new_keyframe(self, index: int, rgb: np.ndarray, small: np.ndarray) -> np.ndarray:
-        maps = self.stylizer.affine_maps(rgb)
+        maps = self.stylizer.look(rgb)
         self._key = _Keyframe(index=index, gray=small, maps=maps)
         self._last = (small, np.zeros((*small.shape, 2), np.float32))
         self.keyframes += 1
@@ -175,7 +182,8 @@ class KeyframeCarrier(Renderer[Look]):
         trust = np.exp(-((residual / self.config.residual) ** 2)) * lands_inside(flow)
         if strict and float((trust > 0.5).mean()) < self.config.min_trusted:
             return None
-        return _Carried(maps=_warp_maps(key.maps, flow), trust=trust.astype(np.float32), flow=flow, step=step)
+        trust *= np.exp(-((stretch(flow) / self.config.stretch) ** 2))  # fans behind moving objects
+        return _Carried(maps=_warp_look(key.maps, flow), trust=trust.astype(np.float32), flow=flow, step=step)
 
     def _small_gray(self, rgb: np.ndarray) -> np.ndarray:
         h, w = self.stylizer.working_shape(*rgb.shape[:2])
@@ -189,34 +197,55 @@ def apply_looks(sources: list[np.ndarray], looks: list[Look]) -> list[np.ndarray
 
 
 def apply_maps(maps: np.ndarray, rgb: np.ndarray) -> np.ndarray:
-    """Apply (12, h, w) working-resolution maps to a full-resolution uint8 RGB frame: the maps
-    are upsampled bilinearly, the frame keeps its own edges. Returns uint8 RGB. The same sum as
-    `guided.apply_affine`, on CPU arrays with OpenCV: 12 ms a 720p frame where the torch einsum
-    took 44 (it runs in the encoder thread, on numpy frames)."""
+    """Apply a working-resolution look (12 or 15 planes) to a full-resolution uint8 RGB frame:
+    the planes are upsampled bilinearly, the frame keeps its own edges, the detail planes (if
+    any) are added. Returns uint8 RGB. The same sum as `guided.apply_affine`, on CPU arrays
+    with OpenCV, one plane upsampled at a time into one buffer: 29 ms a 720p frame on this
+    machine, where upsampling all 15 planes first took 92 (fresh 55-MB arrays) and the torch
+    einsum 44 for 12 (it runs in the encoder thread, on numpy frames)."""
     height, width = rgb.shape[:2]
-    if maps.shape[1:] != (height, width):
-        maps = _resize(maps, (width, height), cv2.INTER_LINEAR)
-    planes = cv2.split(rgb)
-    frame = [cv2.multiply(plane, 1.0 / 255.0, dtype=cv2.CV_32F) for plane in planes]
+    size = (width, height)
+
+    def plane(index: int, dst: np.ndarray) -> np.ndarray:
+        """Plane ``index`` at the frame's size, in ``dst`` (or the plane itself, already that size)."""
+        if maps.shape[1:] == (height, width):
+            return maps[index]
+        return cv2.resize(maps[index], size, dst=dst, interpolation=cv2.INTER_LINEAR)
+
+    frame = [cv2.multiply(p, 1.0 / 255.0, dtype=cv2.CV_32F) for p in cv2.split(rgb)]
+    up = np.empty((height, width), np.float32)
     term = np.empty((height, width), np.float32)
     out = []
     for o in range(3):
-        channel = maps[9 + o].copy()
+        channel = np.empty((height, width), np.float32)
+        source = plane(9 + o, channel)
+        if source is not channel:  # the plane itself: copy before adding into it
+            np.copyto(channel, source)
+        if len(maps) > TRANSFORM:
+            cv2.add(channel, plane(TRANSFORM + o, up), dst=channel)
         for i in range(3):
-            cv2.multiply(maps[3 * o + i], frame[i], dst=term)
+            cv2.multiply(plane(3 * o + i, up), frame[i], dst=term)
             cv2.add(channel, term, dst=channel)
         out.append(channel)
     return cv2.convertScaleAbs(cv2.merge(out), alpha=255.0)  # rounds and saturates to 0-255
 
 
-def _warp_maps(maps: np.ndarray, flow: np.ndarray) -> np.ndarray:
+def _warp_look(look: Look, flow: np.ndarray) -> Look:
+    """A look warped along the flow: its transform bilinearly (smooth planes), its detail with
+    a cubic kernel (bilinear sampling at fractional offsets blurs fine strokes)."""
+    if len(look) == TRANSFORM:
+        return _warp_maps(look, flow)
+    return np.concatenate([_warp_maps(look[:TRANSFORM], flow), _warp_maps(look[TRANSFORM:], flow, cv2.INTER_CUBIC)])
+
+
+def _warp_maps(maps: np.ndarray, flow: np.ndarray, interpolation: int = cv2.INTER_LINEAR) -> np.ndarray:
     """(c, h, w) planes sampled along the flow: the sampling grid is converted once to
     OpenCV's fixed-point form, then each plane is remapped with it."""
     grid_x, grid_y = grid(*flow.shape[:2])
     fixed, fraction = cv2.convertMaps(grid_x + flow[..., 0], grid_y + flow[..., 1], cv2.CV_16SC2)
     out = np.empty_like(maps)
     for plane, target in zip(maps, out, strict=True):
-        cv2.remap(plane, fixed, fraction, cv2.INTER_LINEAR, dst=target, borderMode=cv2.BORDER_REPLICATE)
+        cv2.remap(plane, fixed, fraction, interpolation, dst=target, borderMode=cv2.BORDER_REPLICATE)
     return out
 
 
@@ -229,11 +258,18 @@ def _resize(maps: np.ndarray, size: tuple[int, int], interpolation: int) -> np.n
 
 
 def _blend(maps0: np.ndarray, w0: np.ndarray, maps1: np.ndarray, w1: np.ndarray) -> np.ndarray:
-    """Per-pixel weighted mean of two carried maps; where neither is trusted, the nearest
-    trusted neighbourhood's maps (push-pull fill)."""
+    """Per-pixel weighted mean of two carried looks. Where neither is trusted (newly revealed
+    areas), the transform comes from the nearest trusted neighbourhood (push-pull fill) and the
+    detail fades out: strokes pulled in from a neighbourhood would be streaks."""
     weight = w0 + w1
     total = maps0 * w0 + maps1 * w1
-    return fill_untrusted(total, weight)
+    out = fill_untrusted(total[:TRANSFORM], weight)
+    if len(total) == TRANSFORM:
+        return out
+    return np.concatenate([out, total[TRANSFORM:] / np.maximum(weight, DETAIL_FLOOR)])
+
+
+DETAIL_FLOOR = 0.5  # trust below which carried detail fades (in proportion)
 
 
 def fill_untrusted(weighted: np.ndarray, weight: np.ndarray, floor: float = 0.05) -> np.ndarray:

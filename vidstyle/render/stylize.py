@@ -12,6 +12,7 @@ import copy
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from vidstyle.config import InferenceConfig
 from vidstyle.devices import cudnn_autotune, dtype_of
@@ -63,10 +64,15 @@ class Stylizer:
         return self.config.fast_for(height, width, self.device.type)
 
     def stylize_tensor(self, rgb: torch.Tensor) -> torch.Tensor:
-        """(B, 3, H, W) RGB in [0, 1] on the model's device -> stylized, same shape, in [0, 1]."""
+        """(B, 3, H, W) RGB in [0, 1] on the model's device -> stylized, same shape, in [0, 1]:
+        through the fast path, the working size's colour transform applied to the frame plus
+        the strokes that transform cannot draw, upsampled (the same look the carrier carries)."""
         if not self.uses_fast_path(*rgb.shape[-2:]):
             return self._generate(rgb)
-        return apply_affine(self._working_maps(rgb), rgb).clamp(0.0, 1.0)
+        maps, detail = self._working_look(rgb)
+        size = tuple(rgb.shape[-2:])
+        return (apply_affine(maps, rgb) + F.interpolate(detail, size=size, mode="bilinear",
+                                                        align_corners=False)).clamp(0.0, 1.0)
 
     def working_shape(self, height: int, width: int) -> tuple[int, int]:
         """The size the generator sees: the fast path's working size, or the frame's own."""
@@ -74,21 +80,25 @@ class Stylizer:
             return height, width
         return long_side_shape(height, width, self.config.fast_size)
 
-    def affine_maps(self, rgb: np.ndarray) -> np.ndarray:
-        """The look of one frame as a local colour transform at the working resolution:
-        (12, h, w) float32 planes, the 3x3 matrix [out, in] then the offset of every pixel (guided.py),
-        so that applying it to the frame gives its stylization. What the keyframe carrier carries."""
+    def look(self, rgb: np.ndarray) -> np.ndarray:
+        """The look of one frame at the working resolution, (15, h, w) float32 planes: a local
+        colour transform (the 3x3 matrix [out, in], then the offset of every pixel; guided.py)
+        and the detail it leaves out (the generator's strokes where the frame has no texture
+        for a transform to recolour), so that `carry.apply_maps` gives the frame's stylization.
+        What the keyframe carrier carries."""
         with torch.inference_mode(), cudnn_autotune(self.device):
-            maps = self._working_maps(self.upload([rgb]))
+            maps, detail = self._working_look(self.upload([rgb]))
             h, w = maps.b.shape[-2:]
-            return torch.cat((maps.a.reshape(9, h, w), maps.b[0]), dim=0).float().cpu().numpy()
+            return torch.cat((maps.a.reshape(9, h, w), maps.b[0], detail[0]), dim=0).float().cpu().numpy()
 
-    def _working_maps(self, rgb: torch.Tensor) -> AffineMaps:
+    def _working_look(self, rgb: torch.Tensor) -> tuple[AffineMaps, torch.Tensor]:
         """The generator at the working size, as local colour transforms from the (downscaled)
-        input to its output: the fast path's upsampling and the carrier's look alike."""
+        input to its output, and the detail (output minus the transformed input) they miss."""
         shape = self.working_shape(*rgb.shape[-2:])
         small = downscale(rgb, shape) if shape != tuple(rgb.shape[-2:]) else rgb
-        return fit_affine(small, self._generate(small), self.config.guide_radius, self.config.guide_eps)
+        out = self._generate(small)
+        maps = fit_affine(small, out, self.config.guide_radius, self.config.guide_eps)
+        return maps, out - apply_affine(maps, small)
 
     def _generate(self, rgb: torch.Tensor) -> torch.Tensor:
         x = imagenet_normalize(rgb)
