@@ -160,7 +160,7 @@ def test_a_clip_split_into_segments_equals_the_plain_run(cluster, tmp_path, caps
 
 
 def test_ctrl_c_on_the_driver_cancels_every_task_and_leaves_nothing(cluster, tmp_path):
-    clip = make_clip(tmp_path / "long.mp4", frames=160)
+    clip = make_clip(tmp_path / "long.mp4", frames=640)  # long enough that Ctrl-C lands mid-render on any machine
     script = textwrap.dedent(f"""
         import sys
         from pathlib import Path
@@ -171,7 +171,7 @@ def test_ctrl_c_on_the_driver_cancels_every_task_and_leaves_nothing(cluster, tmp
                            device="cpu", preview=False)
         try:
             stylize_on_ray([Path({str(clip)!r})], config, Reporter(quiet=True),
-                           output=Path({str(tmp_path / 'o.mp4')!r}), address={cluster!r}, segment_frames=80)
+                           output=Path({str(tmp_path / 'o.mp4')!r}), address={cluster!r}, segment_frames=320)
         except KeyboardInterrupt:
             sys.exit(130)
     """)
