@@ -160,18 +160,20 @@ def test_a_clip_split_into_segments_equals_the_plain_run(cluster, tmp_path, caps
 
 
 def test_ctrl_c_on_the_driver_cancels_every_task_and_leaves_nothing(cluster, tmp_path):
-    clip = make_clip(tmp_path / "long.mp4", frames=640)  # long enough that Ctrl-C lands mid-render on any machine
+    clip = make_clip(tmp_path / "long.mp4", frames=160)
     script = textwrap.dedent(f"""
-        import sys
+        import signal, sys
         from pathlib import Path
         from vidstyle.cluster.driver import stylize_on_ray
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal, even under a runner
+                                                                  # started in the background (SIGINT ignored)
         from vidstyle.config import RunConfig, TrainConfig
         from vidstyle.reporting import Reporter
         config = RunConfig(style={CONFIG.style!r}, train=TrainConfig(steps=3, train_size=64, loss_network="pyramid"),
                            device="cpu", preview=False)
         try:
             stylize_on_ray([Path({str(clip)!r})], config, Reporter(quiet=True),
-                           output=Path({str(tmp_path / 'o.mp4')!r}), address={cluster!r}, segment_frames=320)
+                           output=Path({str(tmp_path / 'o.mp4')!r}), address={cluster!r}, segment_frames=80)
         except KeyboardInterrupt:
             sys.exit(130)
     """)
