@@ -9,6 +9,7 @@ from support import make_clip, read_clip, run
 
 import vidstyle
 from vidstyle.errors import InputError
+from vidstyle.media import reader
 from vidstyle.media.cube import read_cube
 from vidstyle.quality.metrics import colour_ratio, gradient_correlation
 from vidstyle.render.lut import lut3d_graph
@@ -138,6 +139,17 @@ def test_python_api_trains_bakes_and_applies(tmp_path):
     assert np.abs(baked.astype(int) - graded.astype(int)).mean() < 6  # the LUT is the look, global
     frames = [scene(96, 64, i) for i in range(3)]
     assert len(list(model.stylize_frames(frames))) == 3
+    # a video through the API is graded too (it used to be painted: the session did not know the
+    # model it was handed was photoreal), with the grade fitted on the clip's own training frame
+    clip = make_clip(tmp_path / "c.mp4", painter=scene, frames=5)
+    model.stylize_video(clip, tmp_path / "graded.mp4")
+    decoded = list(reader.iter_rgb(tmp_path / "graded.mp4"))
+    source = list(reader.iter_rgb(clip))
+    expected = model._treatment(source[2]).picture(source[4])  # the middle frame trains; frame 4 shown
+    assert np.abs(decoded[4].astype(int) - expected.astype(int)).mean() < 3  # the codec's rounding
+    painted = vidstyle.StyleModel(model.generator).stylize_image(source[4])
+    assert np.abs(decoded[4].astype(int) - painted.astype(int)).mean() > 3 * \
+        np.abs(decoded[4].astype(int) - expected.astype(int)).mean()
     painter = vidstyle.train(dusk(), content, config=vidstyle.TrainConfig(steps=2, train_size=64), device="cpu")
     with pytest.raises(InputError, match=r"to_lut bakes a photoreal look; train with photoreal=True"):
         painter.to_lut(tmp_path / "x.cube")

@@ -152,7 +152,7 @@ class StyleModel:
         config = replace(config, overwrite=overwrite, preview=False, model_path=None, device=self.device.type,
                          train=replace(config.train, finetune_frames=0))
         reporter = Reporter(quiet=quiet, progress=progress)
-        session = StyleSession(config, reporter, model=self.generator)
+        session = StyleSession(config, reporter, model=self.generator, model_info=self.info)
         return stylize_paths([Path(source)], config, reporter, output=Path(output), session=session)[0]
 
 

@@ -33,9 +33,10 @@ class StyleSession:
     job of a run."""
 
     def __init__(self, config: RunConfig, reporter: Reporter, *, model: HRNetGenerator | None = None,
-                 style_rgb: np.ndarray | None = None) -> None:
-        """``model`` and ``style_rgb``: a trained generator and a style image already in memory
-        (the Python API's), instead of ``config.model_path`` and ``config.style``."""
+                 model_info: dict | None = None, style_rgb: np.ndarray | None = None) -> None:
+        """``model`` (with what it was trained with, ``model_info``) and ``style_rgb``: a trained
+        generator and a style image already in memory (the Python API's), instead of
+        ``config.model_path`` and ``config.style``."""
         self.config = config
         self.reporter = reporter
         self.device = resolve_device(config.device)
@@ -46,6 +47,9 @@ class StyleSession:
         self._base = model.to(self.device) if model is not None else None
         self._losses: LossesBySize | None = None
         self.photoreal = self.plan.train.photoreal  # or what a loaded model was trained for
+        self._grade_size = self.plan.train.train_size  # or the size a loaded photoreal model was trained at
+        if model is not None and model_info is not None:
+            self._adopt(model_info)
         self.lut: Lut3D | None = None  # a LUT applied as it is (config.lut): no model at all
         self._lut_saved = False
 
@@ -60,7 +64,7 @@ class StyleSession:
         if self._base is None and cfg.model_path is not None:
             saved = load_style_model(Path(cfg.model_path), self.device)
             self._base = saved.generator
-            self.photoreal = self._check_photoreal(bool(saved.info.get("train", {}).get("photoreal")))
+            self._adopt(saved.info)
             kind = "photoreal look" if self.photoreal else "painting"
             self.reporter.info(f"loaded style model {cfg.model_path} ({kind}, "
                                f"{saved.info.get('style', 'unknown style')}, "
@@ -77,11 +81,15 @@ class StyleSession:
         self.reporter.info(f"loss network: {self.network.source}")
         self._losses = build_losses(self.network, self.style_rgb, self.plan.train, self.device)
 
-    def _check_photoreal(self, saved: bool) -> bool:
-        if self.plan.train.photoreal and not saved:
-            raise InputError(f"{option('photoreal')}: the style model {self.config.model_path} was trained to paint; "
-                             f"train a photoreal one ({option('photoreal')} with {option('style')} PHOTO)")
-        return saved
+    def _adopt(self, info: dict) -> None:
+        """What a trained model was trained for decides how it is applied: painting, or a
+        photoreal grade fitted at the size the model was trained at."""
+        trained = info.get("train", {})
+        if self.plan.train.photoreal and not trained.get("photoreal"):
+            raise InputError(f"{option('photoreal')}: the style model {self.config.model_path or ''} was trained to "
+                             f"paint; train a photoreal one ({option('photoreal')} with {option('style')} PHOTO)")
+        self.photoreal = bool(trained.get("photoreal"))
+        self._grade_size = int(trained.get("train_size") or self._grade_size)
 
     # -- what a job applies --------------------------------------------------------------
     def treatment(self, frame: np.ndarray, extra_frames: list[np.ndarray] | None = None) -> Treatment:
@@ -93,7 +101,7 @@ class StyleSession:
         stylizer = self.stylizer(self.model_for(frame, extra_frames))
         if not self.photoreal:
             return Painting(stylizer)
-        return Grading.fit(stylizer, frame, self.plan.train.train_size)
+        return Grading.fit(stylizer, frame, self._grade_size)
 
     def save_lut_once(self, treatment: Treatment, frame: np.ndarray) -> None:
         """``config.save_lut``: the first job's look baked into a 33³ `.cube` (fitted from the

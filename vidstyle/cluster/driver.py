@@ -24,6 +24,7 @@ from vidstyle.cluster.connect import check_nodes, connect
 from vidstyle.cluster.units import MAX_SEGMENT_FRAMES, MIN_SEGMENT_FRAMES, split_counts
 from vidstyle.config import RunConfig
 from vidstyle.errors import OutputError, VidstyleError, option
+from vidstyle.media.outputs import remove
 from vidstyle.media.segments import JOINABLE_SUFFIXES, Segment, frame_timestamps, margins, plan_segments
 from vidstyle.reporting import Reporter
 
@@ -232,7 +233,7 @@ def _result(ray, clip: _Clip, reporter: Reporter, seen: set, config: RunConfig, 
         for target in tasks.job_targets(job, clip.segments):
             tasks.clear_partials(target)
         for segment in clip.segments:
-            tasks.remove(segment.path)
+            remove(segment.path)
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
         outcome = tasks.Outcome(False, error=VidstyleError(
             f"{job.input.name}: the worker rendering it was lost {RETRIES + 1} times ({exc.__class__.__name__}: "
@@ -271,4 +272,4 @@ def _cancel(ray, clips: list[_Clip]) -> None:
         for target in tasks.job_targets(clip.job, clip.segments):
             tasks.clear_partials(target)
         for segment in clip.segments:
-            tasks.remove(segment.path)
+            remove(segment.path)

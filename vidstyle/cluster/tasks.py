@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -24,7 +23,7 @@ import numpy as np
 
 from vidstyle.config import RunConfig
 from vidstyle.errors import VideoError, VidstyleError
-from vidstyle.media.outputs import temp_path
+from vidstyle.media.outputs import remove, temp_path
 from vidstyle.media.preview import preview_path
 from vidstyle.media.segments import Segment
 from vidstyle.reporting import Reporter
@@ -127,13 +126,6 @@ def clear_partials(target: Path) -> None:
     for entry in entries:
         if pattern.fullmatch(entry.name):
             remove(Path(entry.path))
-
-
-def remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        path.unlink(missing_ok=True)
 
 
 def job_targets(job: Job, segments: list[Segment] | None = None) -> list[Path]:

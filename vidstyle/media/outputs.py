@@ -137,7 +137,7 @@ def atomic_output(target: Path, directory: bool = False) -> Iterator[Path]:
         yield temp
         _replace(temp, target, directory)
     except BaseException as exc:
-        _remove(temp)
+        remove(temp)
         if isinstance(exc, OSError):
             raise OutputError(f"writing {target} failed ({describe_os_error(exc)}); nothing was written — "
                               "check the folder and free space") from None
@@ -154,7 +154,8 @@ def _replace(temp: Path, target: Path, directory: bool) -> None:
         os.replace(temp, target)
 
 
-def _remove(path: Path) -> None:
+def remove(path: Path) -> None:
+    """Delete a file or a folder written in its place (a frame folder), if it is there."""
     if path.is_dir() and not path.is_symlink():
         shutil.rmtree(path, ignore_errors=True)
     else:

@@ -80,6 +80,8 @@ class KeyframeCarrier(Renderer[Look]):
         self._shown: tuple[np.ndarray, np.ndarray] | None = None  # grey and look of the last frame handed back
         self._count = 0
         self.keyframes = 0  # how many frames the generator ran on (for reports and tests)
+        # each plane's weight for the previous frame's look in `_smoothed`: transform, then detail
+        self._strength = np.float32([config.smoothing] * TRANSFORM + [config.detail_smoothing] * 3)[:, None, None]
 
     def submit(self, frames: list[np.ndarray]) -> list[Look]:
         out: list[Look] = []
@@ -143,15 +145,8 @@ class KeyframeCarrier(Renderer[Look]):
         for small, step, look in frames:
             if self._shown is not None and step is not None and self.config.smoothing > 0:
                 shown_gray, shown_look = self._shown
-                residual = np.abs(small.astype(np.float32) - warp(shown_gray, step).astype(np.float32)) / 255.0
-                trust = np.exp(-((cv2.GaussianBlur(residual, (0, 0), 1.5) / self.config.residual) ** 2))
-                moving = trust * lands_inside(step) * np.exp(-((stretch(step) / self.config.stretch) ** 2))
-                look = look.copy()
-                look[:TRANSFORM] += (self.config.smoothing * moving) * (
-                    _warp_maps(shown_look[:TRANSFORM], step) - look[:TRANSFORM])
-                if len(look) > TRANSFORM:
-                    look[TRANSFORM:] += (self.config.detail_smoothing * moving) * (
-                        _warp_maps(shown_look[TRANSFORM:], step, cv2.INTER_CUBIC) - look[TRANSFORM:])
+                moving = self._explained(small, shown_gray, step) * self._unstretched(step)
+                look = look + self._strength * moving * (_warp_look(shown_look, step) - look)
             self._shown = (small, look)
             out.append(look)
         return out
@@ -177,13 +172,23 @@ class KeyframeCarrier(Renderer[Look]):
             return None
         step = self._flow(small, neighbour)  # this frame -> its neighbour
         flow = step + warp(neighbour_flow, step)  # -> the keyframe
-        residual = np.abs(small.astype(np.float32) - warp(key.gray, flow).astype(np.float32)) / 255.0
-        residual = cv2.GaussianBlur(residual, (0, 0), 1.5)
-        trust = np.exp(-((residual / self.config.residual) ** 2)) * lands_inside(flow)
+        trust = self._explained(small, key.gray, flow)
         if strict and float((trust > 0.5).mean()) < self.config.min_trusted:
             return None
-        trust *= np.exp(-((stretch(flow) / self.config.stretch) ** 2))  # fans behind moving objects
+        trust *= self._unstretched(flow)  # not a reason for a keyframe: extra keyframes pop
         return _Carried(maps=_warp_look(key.maps, flow), trust=trust.astype(np.float32), flow=flow, step=step)
+
+    def _explained(self, small: np.ndarray, other: np.ndarray, flow: np.ndarray) -> np.ndarray:
+        """(h, w) in [0, 1]: how well ``other`` (grey) warped along ``flow`` explains each pixel
+        of ``small`` — its grey residual, blurred, and whether the flow lands inside."""
+        residual = np.abs(small.astype(np.float32) - warp(other, flow).astype(np.float32)) / 255.0
+        residual = cv2.GaussianBlur(residual, (0, 0), 1.5)
+        return np.exp(-((residual / self.config.residual) ** 2)) * lands_inside(flow)
+
+    def _unstretched(self, flow: np.ndarray) -> np.ndarray:
+        """(h, w) in [0, 1]: low where the flow fans out behind a moving object (flow.stretch),
+        which the grey residual cannot see in a flat area: carried along it, a look streaks."""
+        return np.exp(-((stretch(flow) / self.config.stretch) ** 2))
 
     def _small_gray(self, rgb: np.ndarray) -> np.ndarray:
         h, w = self.stylizer.working_shape(*rgb.shape[:2])
@@ -205,6 +210,8 @@ def apply_maps(maps: np.ndarray, rgb: np.ndarray) -> np.ndarray:
     einsum 44 for 12 (it runs in the encoder thread, on numpy frames)."""
     height, width = rgb.shape[:2]
     size = (width, height)
+    if len(maps) > TRANSFORM:  # the detail joins the offsets before upsampling (bilinear is linear): 12 planes
+        maps = np.concatenate([maps[:9], maps[9:TRANSFORM] + maps[TRANSFORM:]])
 
     def plane(index: int, dst: np.ndarray) -> np.ndarray:
         """Plane ``index`` at the frame's size, in ``dst`` (or the plane itself, already that size)."""
@@ -221,8 +228,6 @@ def apply_maps(maps: np.ndarray, rgb: np.ndarray) -> np.ndarray:
         source = plane(9 + o, channel)
         if source is not channel:  # the plane itself: copy before adding into it
             np.copyto(channel, source)
-        if len(maps) > TRANSFORM:
-            cv2.add(channel, plane(TRANSFORM + o, up), dst=channel)
         for i in range(3):
             cv2.multiply(plane(3 * o + i, up), frame[i], dst=term)
             cv2.add(channel, term, dst=channel)

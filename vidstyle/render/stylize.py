@@ -12,7 +12,6 @@ import copy
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from vidstyle.config import InferenceConfig
 from vidstyle.devices import cudnn_autotune, dtype_of
@@ -69,10 +68,8 @@ class Stylizer:
         the strokes that transform cannot draw, upsampled (the same look the carrier carries)."""
         if not self.uses_fast_path(*rgb.shape[-2:]):
             return self._generate(rgb)
-        maps, detail = self._working_look(rgb)
-        size = tuple(rgb.shape[-2:])
-        return (apply_affine(maps, rgb) + F.interpolate(detail, size=size, mode="bilinear",
-                                                        align_corners=False)).clamp(0.0, 1.0)
+        maps, detail = self._working_look(rgb)  # the detail joins the offset (upsampling is linear)
+        return apply_affine(AffineMaps(a=maps.a, b=maps.b + detail), rgb).clamp(0.0, 1.0)
 
     def working_shape(self, height: int, width: int) -> tuple[int, int]:
         """The size the generator sees: the fast path's working size, or the frame's own."""
