@@ -73,7 +73,8 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     clips = [REPO / "samples" / "clip.mp4"]
     if DATA.is_dir():
-        clips.append(motion_clip(args.out / "street.mp4", DATA / "in1.png", DATA / "in2.png"))
+        clips.append(motion_clip(args.out / "street.mp4", DATA / "in1.png", DATA / "in2.png", size=(640, 272),
+                                 frames=60))  # the shape of the held-out street footage
         clips.append(motion_clip(args.out / "scene.mp4", DATA / "in7.png", DATA / "in4.png"))
     train = [f"--{k.replace('_', '-')}={v}" for k, v in vars(args).items()
              if k in ("steps", "train_size", "content_weight", "vgg_weights") and v is not None]

@@ -171,3 +171,26 @@ def test_detail_fades_where_no_keyframe_is_trusted_while_the_transform_is_filled
     assert np.allclose(out[:, :5, :5], 2.0)  # trusted: the mean of the two
     assert np.allclose(out[:12, 20, 20], 2.0, atol=0.05)  # untrusted: the neighbourhood's transform
     assert np.allclose(out[12:, 20, 20], 0.0)  # ...but no strokes dragged in from it
+
+
+def test_blending_two_keyframes_strokes_keeps_their_strength_unless_they_agree():
+    """Midway between keyframes whose strokes lie in different places, a plain mean has half
+    their energy (the strokes faded mid-gap); the blend keeps it. Agreeing strokes stay as
+    they are: a blind boost would make them pulse."""
+    from vidstyle.render.carry import _blend
+
+    rng = np.random.default_rng(0)
+    transform = np.ones((12, 64, 64), np.float32)
+    strokes0, strokes1 = (rng.normal(0, 0.1, (3, 64, 64)).astype(np.float32) for _ in range(2))
+    half = np.full((64, 64), 0.5, np.float32)
+
+    def energy(look):
+        return float((look[12:] ** 2).mean())
+
+    apart = _blend(np.concatenate([transform, strokes0]), half, np.concatenate([transform, strokes1]), half)
+    plain_mean = (strokes0 + strokes1) / 2
+    assert float((plain_mean**2).mean()) < 0.55 * energy(np.concatenate([transform, strokes0]))
+    assert energy(apart) == pytest.approx(0.01, rel=0.12)  # the strokes' own energy (0.1²)
+    assert np.corrcoef(apart[12:].ravel(), plain_mean.ravel())[0, 1] > 0.97  # the same strokes, stronger
+    agree = _blend(np.concatenate([transform, strokes0]), half, np.concatenate([transform, strokes0]), half)
+    assert np.allclose(agree[12:], strokes0, atol=1e-5)
