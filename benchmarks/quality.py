@@ -85,7 +85,8 @@ def main() -> None:
                             "--style", str(args.style), "--save-model", str(model), *train])
         if trained != 0:
             continue
-        sources[clip] = evaluate(clip, clip, args.style, loss_network=args.judge).style_distance  # the input's own
+        sources[clip] = (evaluate(clip, clip, args.style, loss_network=args.judge).style_distance,  # the input's own
+                         texture_energy(clip))
         every = ["--model", str(model), "--keyframes", "every"]
         variants = [("vidstyle (default: keyframes carried)", ["--model", str(model)], "carried"),
                     ("vidstyle --keyframes every", every, "stable"),
@@ -115,15 +116,15 @@ def main() -> None:
     for clip, name, out, r, _ in rows:
         by_clip.setdefault(clip, {})[name] = (r, texture_energy(out))
     for clip, name, _, r, seconds in rows:
-        source_distance = sources[clip]
+        source_distance, source_texture = sources[clip]
         every, every_texture = by_clip[clip].get("vidstyle --keyframes every", (None, float("nan")))
-        share = ((source_distance - r.style_distance) / (source_distance - every.style_distance)
-                 if every is not None else float("nan"))
+        closed = source_distance - every.style_distance if every is not None else 0.0
+        share = (source_distance - r.style_distance) / closed if closed else float("nan")
         texture = by_clip[clip][name][1]
         ratio = "n/a" if r.temporal_ratio is None else f"{r.temporal_ratio:.2f}"
         ratio += f" ({r.pairs_skipped_at_cuts} cut)" if r.pairs_skipped_at_cuts else ""
         print(f"{clip.stem:8} {name:44} {ratio:>9} {r.ssim:6.3f} {r.color_ratio:7.3f} {r.style_distance:9.4g} "
-              f"{share:6.3f} {texture / texture_energy(clip):5.2f} ({texture / every_texture:4.2f}) {seconds:8.1f}")
+              f"{share:6.3f} {texture / source_texture:5.2f} ({texture / every_texture:4.2f}) {seconds:8.1f}")
 
 
 def texture_energy(path: Path) -> float:

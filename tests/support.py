@@ -65,6 +65,12 @@ class ClipFacts:
     first_rgb: np.ndarray
 
 
+def pictures(path: Path) -> list[np.ndarray]:
+    """Every decoded frame of a clip as an int RGB array (to subtract)."""
+    with av.open(str(path)) as container:
+        return [f.to_ndarray(format="rgb24").astype(int) for f in container.decode(video=0)]
+
+
 def read_clip(path: Path) -> ClipFacts:
     with av.open(str(path)) as c:
         v = c.streams.video[0]

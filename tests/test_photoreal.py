@@ -201,3 +201,16 @@ def test_regions_take_the_colours_of_regions_like_them_in_the_reference_mix():
     assert shares[3, 3] < 1e-3 and shares[3].argmax() == 1  # the bottom, darkest region: the darkest, not the lights
     # the frame as a whole takes the reference's mix: the area each reference region receives
     assert np.allclose(day_area @ shares, night_area, atol=1e-3)
+
+
+def test_a_region_unlike_every_reference_region_still_takes_colours():
+    """k-means hands float32 centres: a kernel in float32 underflows to 0 for a region some
+    50 L from every reference region, and that region came out grey."""
+    from vidstyle.model.photoreal import match_regions
+
+    scale = 50.0 / np.hypot(100, 100)
+    frame = np.array([[5, 0, 0, 50 * scale, 50 * scale], [90, 0, 0, 50 * scale, 10 * scale]], np.float32)
+    reference = np.array([[65, 0, 0, 50 * scale, y * scale] for y in (10, 40, 70, 90)], np.float32)
+    area, reference_area = np.float32([0.5, 0.5]), np.float32([0.25] * 4)
+    shares = match_regions(frame, area, (100, 100), reference, reference_area, (100, 100))
+    assert np.allclose(shares.sum(1), 1.0)  # every region takes the colours of some reference regions

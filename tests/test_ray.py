@@ -13,12 +13,11 @@ from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
-import av
 import cv2
 import numpy as np
 import pytest
 import torch
-from support import REPO, SAMPLES, leftovers, make_clip, read_clip
+from support import REPO, SAMPLES, leftovers, make_clip, pictures, read_clip
 
 from vidstyle.media.synthetic import pan_over
 
@@ -57,11 +56,6 @@ def one_thread():
     finally:
         torch.set_num_threads(threads[0])
         cv2.setNumThreads(threads[1])
-
-
-def pictures(path: Path) -> list[np.ndarray]:
-    with av.open(str(path)) as container:
-        return [f.to_ndarray(format="rgb24").astype(int) for f in container.decode(video=0)]
 
 
 def test_a_batch_of_three_clips_as_the_one_machine_run_writes_it(cluster, tmp_path, capsys):
@@ -156,6 +150,27 @@ def test_a_clip_split_into_segments_equals_the_plain_run(cluster, tmp_path, caps
     difference = [np.abs(a - b).mean() for a, b in zip(pictures(tmp_path / "ray.mp4"),
                                                        pictures(tmp_path / "plain.mp4"), strict=True)]
     assert max(difference) < 0.05  # at the seam (frame 48) too: measured 0.003 (README, Scale out)
+    assert hidden(tmp_path) == []
+
+
+def test_a_photoreal_model_renders_in_segments_as_on_one_machine(cluster, tmp_path, capsys):
+    """The workers grade as the model says (photoreal, fitted at the size it was trained at,
+    here 64 px where a CPU's default is larger), once per clip: its preview is written once."""
+    clip = make_clip(tmp_path / "c.mp4", frames=96)
+    model = tmp_path / "look.pt"
+    photoreal = replace(CONFIG, style=str(SAMPLES / "the_scream.jpg"), train=replace(FAST, photoreal=True),
+                        save_model=str(model), preview_only=True)
+    stylize_paths([clip], photoreal, Reporter(quiet=True), output=tmp_path / "train.mp4")
+    config = RunConfig(model_path=str(model), style=photoreal.style, device="cpu",  # the style: for the preview
+                       encode=EncodeConfig(crf=0))  # no --photoreal: the model says
+    with one_thread():
+        stylize_paths([clip], replace(config, preview=False), Reporter(quiet=True), output=tmp_path / "plain.mp4")
+        [result] = stylize_on_ray([clip], config, Reporter(), output=tmp_path / "ray.mp4", segment_frames=48)
+    assert result.ok and "; 2 segments)" in capsys.readouterr().err
+    assert (tmp_path / "ray_preview.png").exists()
+    difference = [np.abs(a - b).mean() for a, b in zip(pictures(tmp_path / "ray.mp4"),
+                                                       pictures(tmp_path / "plain.mp4"), strict=True)]
+    assert max(difference) < 0.05
     assert hidden(tmp_path) == []
 
 

@@ -4,10 +4,9 @@ renderer's pictures must come out the same at the seams once it has warmed up.""
 
 from fractions import Fraction
 
-import av
 import numpy as np
 import pytest
-from support import leftovers, make_clip, read_clip
+from support import leftovers, make_clip, pictures, read_clip
 
 from vidstyle.cluster.connect import paths_problem
 from vidstyle.cluster.tasks import clear_partials
@@ -16,8 +15,8 @@ from vidstyle.config import EncodeConfig
 from vidstyle.loop import Renderer, run
 from vidstyle.media import segments as sg
 from vidstyle.media.outputs import NAME_MAX, atomic_output, temp_path
-from vidstyle.media.sinks import VideoSink
 from vidstyle.media.sources import VideoSource
+from vidstyle.pipeline import transcode
 
 LOSSLESS = EncodeConfig(crf=0)  # decoded pictures are the rendered ones: any difference is the renderer's
 
@@ -49,9 +48,7 @@ class Trailing(Renderer):
 
 
 def plain(clip, out, renderer, encode=LOSSLESS):
-    with VideoSource(clip) as source, atomic_output(out) as temp, \
-            VideoSink(temp, out.suffix.lower(), source, encode, lambda _: None) as sink:
-        return run(source, renderer, sink)
+    return transcode(clip, out, renderer, encode)
 
 
 def segmented(clip, out, make_renderer, parts, margin=(8, 0), encode=LOSSLESS):
@@ -67,11 +64,6 @@ def segmented(clip, out, make_renderer, parts, margin=(8, 0), encode=LOSSLESS):
     for segment in segments:
         segment.path.unlink()
     return segments, written
-
-
-def pictures(path):
-    with av.open(str(path)) as container:
-        return [f.to_ndarray(format="rgb24").astype(int) for f in container.decode(video=0)]
 
 
 @pytest.mark.parametrize("suffix", [".mp4", ".mkv", ".mov"])

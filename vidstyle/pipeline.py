@@ -151,9 +151,12 @@ class VideoJob(Job):
         if output.suffix.lower() not in writer.H264_SUFFIXES:
             raise OutputError(f"cannot write H.264 video to '{output.suffix}'; use an .mp4, .mov or .mkv output")
 
-    def renderer(self, treatment: Treatment, session: StyleSession) -> Renderer:
+    def renderer(self, treatment: Treatment, session: StyleSession, frames: int | None = None) -> Renderer:
+        """``frames``: how many frames it will see, where not the whole clip (a segment): what
+        the choice of runtime weighs its set-up against."""
         info = self.source.info
-        return treatment.clip_renderer(session.plan, info.frames, (info.height, info.width), session.reporter.warn)
+        return treatment.clip_renderer(session.plan, frames or info.frames, (info.height, info.width),
+                                       session.reporter.warn)
 
     def sink(self, temp: Path, session: StyleSession) -> Sink:
         return VideoSink(temp, self.output.suffix.lower(), self.source, session.plan.encode, session.reporter.warn,
@@ -269,18 +272,26 @@ def plan_jobs(inputs: list[Path], config: RunConfig, output: Path | None = None,
     return planned
 
 
-def stylize_paths(inputs: list[Path], config: RunConfig, reporter: Reporter, output: Path | None = None,
-                  out_dir: Path | None = None, session: StyleSession | None = None) -> list[JobResult]:
-    """Stylize every input. One input: its error is raised. Several: each failure is
-    recorded and the rest go on. ``session``: one holding a model already (the Python API's)."""
+def plan_run(inputs: list[Path], config: RunConfig, output: Path | None = None,
+             out_dir: Path | None = None) -> tuple[list[Job | JobResult], list[Job]]:
+    """Every input planned (a job, or a result where its output exists and is skipped) and every
+    path the jobs read and write checked, before any work: here or on a cluster."""
     if output is not None and len(inputs) > 1:
         raise OutputError(f"{option('output')} names one output; with several inputs use {option('out_dir')} DIR")
     if out_dir is not None and not out_dir.is_dir():
         raise OutputError(f"{option('out_dir')} {out_dir} does not exist; create it first")
-    single = len(inputs) == 1
     planned = plan_jobs(inputs, config, output, out_dir)
     jobs = [p for p in planned if isinstance(p, Job)]
     check_run_paths(jobs, config)
+    return planned, jobs
+
+
+def stylize_paths(inputs: list[Path], config: RunConfig, reporter: Reporter, output: Path | None = None,
+                  out_dir: Path | None = None, session: StyleSession | None = None) -> list[JobResult]:
+    """Stylize every input. One input: its error is raised. Several: each failure is
+    recorded and the rest go on. ``session``: one holding a model already (the Python API's)."""
+    single = len(inputs) == 1
+    planned, jobs = plan_run(inputs, config, output, out_dir)
     session = session or StyleSession(config, reporter)
     if jobs:
         session.prepare()

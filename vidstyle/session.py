@@ -48,6 +48,7 @@ class StyleSession:
         self._losses: LossesBySize | None = None
         self.photoreal = self.plan.train.photoreal  # or what a loaded model was trained for
         self._grade_size = self.plan.train.train_size  # or the size a loaded photoreal model was trained at
+        self.model_info: dict | None = None  # what the model was trained with, once it is at hand
         if model is not None and model_info is not None:
             self._adopt(model_info)
         self.lut: Lut3D | None = None  # a LUT applied as it is (config.lut): no model at all
@@ -86,18 +87,24 @@ class StyleSession:
         photoreal grade fitted at the size the model was trained at."""
         trained = info.get("train", {})
         if self.plan.train.photoreal and not trained.get("photoreal"):
-            raise InputError(f"{option('photoreal')}: the style model {self.config.model_path or ''} was trained to "
-                             f"paint; train a photoreal one ({option('photoreal')} with {option('style')} PHOTO)")
+            model = f"the style model {self.config.model_path}" if self.config.model_path else "this style model"
+            raise InputError(f"{option('photoreal')}: {model} was trained to paint; train a photoreal one "
+                             f"({option('photoreal')} with {option('style')} PHOTO)")
         self.photoreal = bool(trained.get("photoreal"))
         self._grade_size = int(trained.get("train_size") or self._grade_size)
+        self.model_info = info
 
     # -- what a job applies --------------------------------------------------------------
-    def treatment(self, frame: np.ndarray, extra_frames: list[np.ndarray] | None = None) -> Treatment:
+    def treatment(self, frame: np.ndarray | None, extra_frames: list[np.ndarray] | None = None) -> Treatment:
         """What a job whose training frame is ``frame`` applies to its frames: the LUT given;
         or the style model (trained once per run), painting, or as a photoreal grade fitted on
-        this job's own frame (a batch's clips each get the look on their own colours)."""
+        this job's own frame (a batch's clips each get the look on their own colours).
+        ``frame`` None: no frame at hand (a segment of a clip on a cluster), where none is needed
+        — a LUT, or a model at hand that paints."""
         if self.lut is not None:
             return LutGrading(self.lut)
+        if frame is None and (self._base is None or self.photoreal or extra_frames):
+            raise ValueError("this look is fitted on the job's training frame: pass it")
         stylizer = self.stylizer(self.model_for(frame, extra_frames))
         if not self.photoreal:
             return Painting(stylizer)
@@ -136,6 +143,7 @@ class StyleSession:
         self.reporter.info(f"training the style model: {tc.steps} steps at {w}x{h} on {self.device.type}")
         history = train_generator(generator, self._loss_for(content), [content], tc.steps, tc,
                                   reporter=self.reporter)
+        self.model_info = self.checkpoint(generator).info
         if history.total:
             self.reporter.info(f"trained in {history.seconds:.1f}s (loss {history.total[0]:.4g} -> "
                                f"{history.total[-1]:.4g})")

@@ -23,12 +23,13 @@ from vidstyle.cluster import tasks
 from vidstyle.cluster.connect import check_nodes, connect
 from vidstyle.cluster.units import MAX_SEGMENT_FRAMES, MIN_SEGMENT_FRAMES, split_counts
 from vidstyle.config import RunConfig
-from vidstyle.errors import OutputError, VidstyleError, option
+from vidstyle.errors import VidstyleError
 from vidstyle.media.outputs import remove
 from vidstyle.media.segments import JOINABLE_SUFFIXES, Segment, frame_timestamps, margins, plan_segments
 from vidstyle.reporting import Reporter
 
 RETRIES = 3  # attempts after a worker dies (Ray's max_retries)
+TASK_CPUS = 1  # what each render task asks for: the codecs' and torch's threads are set to it
 GPU_SHARE = 0.25  # a render task's share of a GPU by default (README, Scale out)
 POLL_S = 0.5  # how often the progress bar is brought up to date
 CANCEL_WAIT_S = 30  # how long cancelled tasks get to end before their files are removed
@@ -45,22 +46,16 @@ class _Clip:
 
 
 def stylize_on_ray(inputs: list[Path], config: RunConfig, reporter: Reporter, output: Path | None = None,
-                   out_dir: Path | None = None, address: str | None = None, *, task_cpus: float = 1.0,
-                   task_gpus: float | None = None, segment_frames: int = MAX_SEGMENT_FRAMES) -> list:
+                   out_dir: Path | None = None, address: str | None = None, *, task_gpus: float | None = None,
+                   segment_frames: int = MAX_SEGMENT_FRAMES) -> list:
     """Stylize every input on a Ray cluster (``address``: see connect.connect); a list of
     `pipeline.JobResult` in input order, as `pipeline.stylize_paths` gives (``config.skip_existing``
-    too). One input: its error is raised. ``task_cpus`` / ``task_gpus``: what each render task
-    asks for (``task_gpus`` None: `GPU_SHARE` where the cluster has GPUs, else none).
+    too). One input: its error is raised. ``task_gpus``: the GPUs each render task asks for
+    (None: `GPU_SHARE` where the cluster has GPUs, else none; CPUs: `TASK_CPUS`).
     ``segment_frames``: the longest segment a long clip is split into."""
-    from vidstyle.pipeline import Job, JobResult, check_run_paths, plan_jobs
+    from vidstyle.pipeline import JobResult, plan_run
 
-    if output is not None and len(inputs) > 1:
-        raise OutputError(f"{option('output')} names one output; with several inputs use {option('out_dir')} DIR")
-    if out_dir is not None and not out_dir.is_dir():
-        raise OutputError(f"{option('out_dir')} {out_dir} does not exist; create it first")
-    planned = plan_jobs(inputs, config, output, out_dir)
-    jobs = [item for item in planned if isinstance(item, Job)]
-    check_run_paths(jobs, config)
+    planned, jobs = plan_run(inputs, config, output, out_dir)
     for item in planned:
         if isinstance(item, JobResult) and item.skipped:
             reporter.info(f"skipped {item.input}: {item.output} exists")
@@ -72,19 +67,18 @@ def stylize_on_ray(inputs: list[Path], config: RunConfig, reporter: Reporter, ou
         resources = ray.cluster_resources()
         gpus = task_gpus if task_gpus is not None else (
             GPU_SHARE if resources.get("GPU", 0) and config.device in ("auto", "cuda") else 0.0)
-        model, style_rgb, photoreal = _style_model(ray, config, reporter, jobs, resources.get("GPU", 0) > 0,
-                                                   single=len(inputs) == 1)
-        task_config = replace(config, model_path=None, save_model=None, save_lut=None,
-                              train=replace(config.train, photoreal=photoreal))
+        model, info, style_rgb = _style_model(ray, config, reporter, jobs, resources.get("GPU", 0) > 0,
+                                              single=len(inputs) == 1)
+        task_config = replace(config, model_path=None, save_model=None, save_lut=None)
         plan = config.plan("cuda" if gpus and config.device != "cpu" else "cpu")  # the workers' plan
         margin = margins(plan.keyframe_interval, plan.stabilize.enabled)
-        counts = split_counts([_splittable(job, config) for job in jobs], _workers(resources, task_cpus, gpus),
+        counts = split_counts([_splittable(job, config) for job in jobs], _workers(resources, TASK_CPUS, gpus),
                               segment_frames, max(MIN_SEGMENT_FRAMES, 3 * sum(margin)))
         token = uuid.uuid4().hex[:8]  # this run's segment names
         pieces = [_segments(job, parts, token, plan.keyframe_interval, margin) if parts > 1 else []
                   for job, parts in zip(jobs, counts, strict=True)]
-        outcomes = _run(ray, jobs, pieces, task_config, reporter, ray.put(model), ray.put(style_rgb),
-                        {"num_cpus": task_cpus, "num_gpus": gpus, "max_retries": RETRIES, "retry_exceptions": False},
+        outcomes = _run(ray, jobs, pieces, task_config, reporter, (ray.put(model), info, ray.put(style_rgb)),
+                        {"num_cpus": TASK_CPUS, "num_gpus": gpus, "max_retries": RETRIES, "retry_exceptions": False},
                         single=len(inputs) == 1)
     results = iter(outcomes)
     return [item if isinstance(item, JobResult) else next(results) for item in planned]
@@ -92,8 +86,9 @@ def stylize_on_ray(inputs: list[Path], config: RunConfig, reporter: Reporter, ou
 
 def _style_model(ray, config: RunConfig, reporter: Reporter, jobs: list, gpu: bool, single: bool):
     """The style model (on the CPU, to put in the object store), trained once — here, or on a
-    GPU node where the cluster has GPUs and this machine none — or loaded; the style image, which
-    previews and fine-tuning need on the workers; and whether the model grades (photoreal).
+    GPU node where the cluster has GPUs and this machine none — or loaded; what it was trained
+    with (painting or photoreal, its size: how the workers apply it); the style image, which
+    previews and fine-tuning need on the workers.
     ``--save-model`` and ``--save-lut`` are written here. A LUT run has no model.
 
     As on one machine, the model is trained on the first job whose training frame can be read
@@ -105,10 +100,10 @@ def _style_model(ray, config: RunConfig, reporter: Reporter, jobs: list, gpu: bo
     from vidstyle.session import StyleSession
 
     if config.lut:
-        return None, None, False
+        return None, None, None
     remote = (gpu and config.model_path is None and config.device in ("auto", "cuda")
               and resolve_device(config.device).type == "cpu")
-    generator = None
+    generator, info = None, None
     if remote:
         reporter.info("training the style model on a GPU node of the cluster")
         train = ray.remote(tasks.train_on_worker).options(num_cpus=1, num_gpus=1, max_retries=RETRIES)
@@ -122,7 +117,7 @@ def _style_model(ray, config: RunConfig, reporter: Reporter, jobs: list, gpu: bo
                 save_style_model(Checkpoint(generator=generator, info=info), temp)
             reporter.info(f"saved style model to {config.save_model}")
         config = replace(config, save_model=None)
-    session = StyleSession(config, reporter, model=generator)
+    session = StyleSession(config, reporter, model=generator, model_info=info)
     session.prepare()
     for job in jobs:
         try:
@@ -133,16 +128,16 @@ def _style_model(ray, config: RunConfig, reporter: Reporter, jobs: list, gpu: bo
             if single:
                 raise
     else:
-        return None, session.style_rgb, session.photoreal  # no job can be rendered: each says why in its task
+        return None, None, session.style_rgb  # no job can be rendered: each says why in its task
     generator = session.model_for(chosen.frame)  # trained here unless given or loaded
     if config.save_lut:
         session.save_lut_once(session.treatment(chosen.frame), chosen.frame)
-    return generator.to("cpu"), session.style_rgb, session.photoreal
+    return generator.to("cpu"), session.model_info, session.style_rgb
 
 
 def _workers(resources: dict[str, float], cpus: float, gpus: float) -> int:
     """How many render tasks the cluster runs at once."""
-    count = math.floor(resources.get("CPU", 0) / cpus) if cpus else math.inf
+    count = math.floor(resources.get("CPU", 0) / cpus)
     if gpus:
         count = min(count, math.floor(resources.get("GPU", 0) / gpus))
     if count < 1:
@@ -168,36 +163,37 @@ def _segments(job, parts: int, token: str, align: int, margin: tuple[int, int]) 
     """The clip's segments, or none where its timestamps do not allow an exact split (or it
     holds a different number of frames than it announces: the plain run must say so)."""
     pts = frame_timestamps(job.input)
-    if pts is None or job.source.missing_frames(len(pts)) or len(pts) < job.source.frame_count:
+    if pts is None or len(pts) < job.source.frame_count:
         return []
     segments = plan_segments(pts, parts, job.output, token, align=align, margin=margin)
     return segments if len(segments) > 1 else []
 
 
-def _run(ray, jobs: list, pieces: list[list[Segment]], config: RunConfig, reporter: Reporter, model, style_rgb,
+def _run(ray, jobs: list, pieces: list[list[Segment]], config: RunConfig, reporter: Reporter, style: tuple,
          options: dict[str, Any], single: bool) -> list:
     """Hand out every job, follow them to the end with one progress bar, and give back their
     `JobResult`s in order; Ctrl-C (or any failure here) cancels every task and removes what they
-    were writing."""
+    were writing. ``style``: the model (ref), what it was trained with, the style image (ref)."""
     from vidstyle.pipeline import JobResult
 
     board = ray.remote(num_cpus=0)(tasks.ProgressBoard).remote()
     render = ray.remote(tasks.render_job).options(**options)
+    prepare = ray.remote(tasks.prepare_clip).options(**options)
     segment = ray.remote(tasks.render_segment).options(**options)
-    joiner = ray.remote(tasks.join_clip).options(num_cpus=min(1.0, options["num_cpus"]), max_retries=RETRIES,
-                                                retry_exceptions=False)
+    joiner = ray.remote(tasks.join_clip).options(num_cpus=1, max_retries=RETRIES, retry_exceptions=False)
     clips: list[_Clip] = []
     results: dict[int, JobResult] = {}
     seen: set[tuple[str, str]] = set()
     try:
         for i, (job, segments) in enumerate(zip(jobs, pieces, strict=True)):
             if not segments:
-                ref = render.remote(job, model, style_rgb, config, board, (i, 0))
+                ref = render.remote(job, *style, config, board, (i, 0))
                 clips.append(_Clip(job, ref, [ref], []))
                 continue
-            refs = [segment.remote(job, s, model, style_rgb, config, board, (i, s.index)) for s in segments]
-            done = joiner.remote(job, segments, config, *refs)
-            clips.append(_Clip(job, done, [*refs, done], segments))
+            prepared = prepare.remote(job, *style, config)
+            refs = [segment.remote(job, s, prepared, *style, config, board, (i, s.index)) for s in segments]
+            done = joiner.remote(job, segments, config, prepared, *refs)
+            clips.append(_Clip(job, done, [prepared, *refs, done], segments))
         waiting = {clip.done: i for i, clip in enumerate(clips)}
         total = sum(job.source.frame_count for job in jobs)
         with reporter.bar(total, f"{len(jobs)} input(s) on Ray", "frame") as bar:

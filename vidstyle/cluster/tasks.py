@@ -1,6 +1,7 @@
-"""What runs on the workers of a Ray cluster: a whole job, a segment of a clip, the join of a
-clip's segments, the training on a GPU node, and the board that counts frames for the
-driver's progress bar.
+"""What runs on the workers of a Ray cluster: a whole job; for a clip split into segments, its
+preparation (training frame, preview, photoreal grade: once per clip), each segment and their
+join; the training on a GPU node; and the board that counts frames for the driver's progress
+bar.
 
 Each task uses exactly the CPUs it was given (torch's, OpenCV's and, for segments, the codecs'
 threads: Ray's OMP_NUM_THREADS is read once per reused worker, so it is not enough), first
@@ -44,6 +45,7 @@ class Outcome:
     error: VidstyleError | None = None
     notes: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
+    treatment: Any = None  # prepare_clip's: the clip's photoreal grade (None: the segments need none)
 
 
 class ProgressBoard:
@@ -133,15 +135,16 @@ def job_targets(job: Job, segments: list[Segment] | None = None) -> list[Path]:
     return [job.output, preview_path(job.output), *(s.path for s in segments or [])]
 
 
-def _session(config: RunConfig, reporter: Reporter, model, style_rgb: np.ndarray | None):
+def _session(config: RunConfig, reporter: Reporter, model, model_info: dict | None, style_rgb: np.ndarray | None):
     from vidstyle.session import StyleSession
 
-    session = StyleSession(config, reporter, model=model, style_rgb=style_rgb)
+    session = StyleSession(config, reporter, model=model, model_info=model_info, style_rgb=style_rgb)
     session.prepare()
     return session
 
 
-def render_job(job: Job, model, style_rgb: np.ndarray | None, config: RunConfig, board, key: Any) -> Outcome:
+def render_job(job: Job, model, model_info: dict | None, style_rgb: np.ndarray | None, config: RunConfig, board,
+               key: Any) -> Outcome:
     """One whole job (a clip, an image, a folder) exactly as the one-machine run renders it."""
     from vidstyle.pipeline import run_job
 
@@ -151,35 +154,56 @@ def render_job(job: Job, model, style_rgb: np.ndarray | None, config: RunConfig,
     reporter = TaskReporter(board, key, job.input.name)
     start = time.perf_counter()
     try:
-        message = run_job(job, _session(config, reporter, model, style_rgb))
+        message = run_job(job, _session(config, reporter, model, model_info, style_rgb))
     except VidstyleError as exc:
         return Outcome(False, error=exc, notes=reporter.notes, seconds=time.perf_counter() - start)
     return Outcome(True, message, notes=reporter.notes, seconds=time.perf_counter() - start)
 
 
-def render_segment(job: Job, segment: Segment, model, style_rgb: np.ndarray | None, config: RunConfig, board,
-                   key: Any) -> Outcome:
-    """One segment of a clip into its hidden file (atomically); the first segment also writes
-    the clip's preview, as the one-machine run does before rendering."""
-    from vidstyle.loop import run
-    from vidstyle.media.outputs import atomic_output
-    from vidstyle.media.segments import SegmentSink, SegmentSource
+def prepare_clip(job: Job, model, model_info: dict | None, style_rgb: np.ndarray | None,
+                 config: RunConfig) -> Outcome:
+    """What a split clip's segments share, done once before them: its training frame read, its
+    preview written (as the one-machine run does before rendering) and, for a photoreal look,
+    the grade fitted on that frame (``treatment``; every segment applies the same one)."""
     from vidstyle.media.sources import training_frames
     from vidstyle.pipeline import wants_preview, write_preview
 
+    use_task_cpus()
+    clear_partials(preview_path(job.output))
+    reporter = TaskReporter()
+    start = time.perf_counter()
+    try:
+        session = _session(config, reporter, model, model_info, style_rgb)
+        with job.source as clip:
+            chosen = training_frames(clip, config.train_frame)
+        treatment = session.treatment(chosen.frame)
+        if (style_rgb is not None or session.lut is not None) and wants_preview(job, config):
+            write_preview(job, session, chosen.frame, treatment)
+    except VidstyleError as exc:
+        return Outcome(False, error=exc, notes=reporter.notes, seconds=time.perf_counter() - start)
+    return Outcome(True, notes=reporter.notes, seconds=time.perf_counter() - start,
+                   treatment=treatment if session.photoreal else None)
+
+
+def render_segment(job: Job, segment: Segment, prepared: Outcome, model, model_info: dict | None,
+                   style_rgb: np.ndarray | None, config: RunConfig, board, key: Any) -> Outcome:
+    """One segment of a clip into its hidden file (atomically), with what `prepare_clip` made
+    for the clip (``prepared``; where it failed, so does the segment, with nothing to add)."""
+    from vidstyle.loop import run
+    from vidstyle.media.outputs import atomic_output
+    from vidstyle.media.segments import SegmentSink, SegmentSource
+
+    if not prepared.ok:
+        return Outcome(False, error=prepared.error)
     threads = use_task_cpus()
-    for target in job_targets(job, [segment]):
-        clear_partials(target)
+    clear_partials(segment.path)
     reporter = TaskReporter(board, key)
     start = time.perf_counter()
     try:
-        session = _session(config, reporter, model, style_rgb)
+        session = _session(config, reporter, model, model_info, style_rgb)
+        treatment = prepared.treatment or session.treatment(None)
         with job.source as clip, SegmentSource(clip, segment, threads) as source:
-            chosen = training_frames(clip, config.train_frame)
-            treatment = session.treatment(chosen.frame)
-            if segment.index == 0 and (style_rgb is not None or session.lut is not None) and wants_preview(job, config):
-                write_preview(job, session, chosen.frame, treatment)
-            renderer = job.renderer(treatment, session)
+            renderer = job.renderer(treatment, session, segment.warmup + segment.frames + segment.cooldown)
             with atomic_output(segment.path) as temp, \
                     SegmentSink(temp, source, session.plan.encode, reporter.warn, threads) as sink:
                 run(source, renderer, sink, _SegmentFeed(reporter, sink))
@@ -194,7 +218,8 @@ def render_segment(job: Job, segment: Segment, model, style_rgb: np.ndarray | No
 
 def join_clip(job: Job, segments: list[Segment], config: RunConfig, *rendered: Outcome) -> Outcome:
     """The clip's output from its rendered segments and its audio (atomically); the segment files
-    are removed whatever happens. Runs once every segment task has ended (``rendered``)."""
+    are removed whatever happens. Runs once the clip's preparation and every segment task have
+    ended (``rendered``, in that order)."""
     from vidstyle.media.outputs import atomic_output
     from vidstyle.media.segments import join
 
@@ -226,11 +251,11 @@ def train_on_worker(config: RunConfig, job: Job) -> tuple[Any, dict[str, Any], l
     from vidstyle.media.sources import training_frames
 
     reporter = TaskReporter()
-    session = _session(replace(config, save_model=None), reporter, None, None)
+    session = _session(replace(config, save_model=None), reporter, None, None, None)
     with job.source:
         chosen = training_frames(job.source, config.train_frame)
     generator = session.model_for(chosen.frame)
-    return generator.to("cpu"), session.checkpoint(generator).info, reporter.notes
+    return generator.to("cpu"), session.model_info, reporter.notes
 
 
 def _unique(notes) -> list[tuple[str, str]]:

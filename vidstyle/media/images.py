@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -139,6 +140,18 @@ def long_side_shape(height: int, width: int, long_side: int) -> tuple[int, int]:
 def resize_long_side(rgb: np.ndarray, long_side: int) -> np.ndarray:
     """Resize so the longer side is ``long_side`` pixels, aspect ratio kept (never squashed)."""
     return resize(rgb, *long_side_shape(*rgb.shape[:2], long_side))
+
+
+def shrink_long_side(image: np.ndarray, long_side: int, *, area: bool = False) -> np.ndarray:
+    """``image`` with its longer side at most ``long_side`` (aspect ratio kept), unchanged if it
+    already is: a picture (uint8 RGB) by Lanczos, or with ``area`` any image by OpenCV's area
+    averaging (fast; for what is measured rather than shown)."""
+    if max(image.shape[:2]) <= long_side:
+        return image
+    if not area:
+        return resize_long_side(image, long_side)
+    h, w = long_side_shape(*image.shape[:2], long_side)
+    return cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)
 
 
 def resize(rgb: np.ndarray, height: int, width: int) -> np.ndarray:

@@ -67,7 +67,7 @@ def probe(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> VideoInfo:
     frames too small to stylize or too large for memory."""
     with open_input(path) as container:
         stream = video_stream(container)
-        first = next(_decode(container, stream), None)
+        first = next(decode(container, stream), None)
         if first is None:
             raise InputError(f"input {path} has a video stream but no decodable frame; pass a working clip")
         check_frame_size(first.width, first.height, f"{path.name}'s frames", max_pixels)
@@ -89,7 +89,7 @@ def probe(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> VideoInfo:
         )
 
 
-def _decode(container: av.container.InputContainer, stream) -> Iterator[av.VideoFrame]:
+def decode(container: av.container.InputContainer, stream) -> Iterator[av.VideoFrame]:
     try:
         yield from container.decode(stream)
     except av.error.FFmpegError as exc:
@@ -108,7 +108,7 @@ def frame_by_index(path: Path, index: int) -> tuple[np.ndarray | None, int]:
     frame, which a seek back cannot promise."""
     n = 0
     with open_input(path) as container:
-        for n, frame in enumerate(_decode(container, video_stream(container)), start=1):
+        for n, frame in enumerate(decode(container, video_stream(container)), start=1):
             if n == index + 1:
                 return to_rgb(frame), n
     return None, n
@@ -128,16 +128,25 @@ def frames_at_times(container: av.container.InputContainer, times: list[float], 
 
 def _seek_frame(container, stream, t: float) -> av.VideoFrame | None:
     offset = int(t / stream.time_base) if stream.time_base else int(t * av.time_base)
-    try:
-        container.seek(max(offset, 0), stream=stream, backward=True, any_frame=False)
-    except av.error.FFmpegError:
+    if not seek_before(container, stream, offset):
         return None
-    return _shown_at(_decode(container, stream), t, strict_start=True)
+    return _shown_at(decode(container, stream), t, strict_start=True)
+
+
+def seek_before(container: av.container.InputContainer, stream, pts: int) -> bool:
+    """Seek to the keyframe at or before ``pts`` (in ``stream``'s time base); False where the
+    container cannot seek (the caller decodes from the start instead). Where a seek lands past
+    ``pts`` (MPEG-TS often does), the first frame decoded tells."""
+    try:
+        container.seek(max(pts, 0), stream=stream, backward=True, any_frame=False)
+    except av.error.FFmpegError:
+        return False
+    return True
 
 
 def _scan_frame(path: Path, t: float) -> np.ndarray:
     with open_input(path) as container:
-        shown = _shown_at(_decode(container, video_stream(container)), t, strict_start=False)
+        shown = _shown_at(decode(container, video_stream(container)), t, strict_start=False)
     if shown is None:
         raise VideoError(f"no frame found at {t:.3f}s in {path.name}; the file may be damaged")
     return to_rgb(shown)

@@ -39,7 +39,7 @@ from vidstyle.media.frames import Frame
 from vidstyle.media.outputs import NAME_MAX
 from vidstyle.media.sinks import VideoSink, Warn
 from vidstyle.media.sources import VideoSource
-from vidstyle.media.writer import AudioPassthrough, audio_passthroughs, open_output
+from vidstyle.media.writer import audio_passthroughs, open_output
 
 SEGMENT_SUFFIX = ".mov"  # keeps pts and dts exactly (see the module docstring)
 JOINABLE_SUFFIXES = {".mp4", ".m4v", ".mov", ".mkv"}  # outputs a join is checked to match a plain run in
@@ -164,24 +164,19 @@ class SegmentSource:
             yield Frame(rgb=reader.to_rgb(frame), pts=frame.pts)
 
     def _decoded(self, seek: bool) -> Iterator[av.VideoFrame]:
+        warm = self.segment.warm_pts
         with reader.open_input(self.path) as container:
             stream = reader.video_stream(container)
             stream.codec_context.thread_count = self.threads
-            try:
-                if seek:
-                    container.seek(self.segment.warm_pts, stream=stream, backward=True, any_frame=False)
-                frames = container.decode(stream)
+            missed = seek and not reader.seek_before(container, stream, warm)  # a container that cannot seek
+            if not missed:
+                frames = reader.decode(container, stream)
                 first = next(frames, None)
-                if seek and (first is None or first.pts is None or first.pts > self.segment.warm_pts):
-                    missed = True  # the seek landed past the warm-up's first frame: read from the start
-                else:
-                    missed = False
-                    if first is not None:
-                        yield first
+                missed = seek and (first is None or first.pts is None or first.pts > warm)  # landed past the warm-up
+                if not missed:
+                    yield from ([first] if first is not None else [])
                     yield from frames
-            except av.error.FFmpegError as exc:
-                raise VideoError(f"decoding {self.path.name} failed ({reason(exc)}); the file may be damaged") from None
-        if missed:
+        if missed:  # read from the start, as reader.frames_at_times does
             yield from self._decoded(seek=False)
 
     def close(self) -> None:
@@ -226,13 +221,14 @@ def join(segments: list[Segment], clip: VideoSource, temp: Path, suffix: str, wa
     codec). Returns the number of video packets written."""
     if clip.dropped_streams:
         warn(f"{clip.path.name}: {clip.dropped_streams} subtitle/data/extra video stream(s) are not copied")
-    with av.open(ffmpeg_path(segments[0].path)) as first, reader.open_input(clip.path) as source:
+    source = clip.container  # open already (its header read), never seeked here
+    with av.open(ffmpeg_path(segments[0].path)) as first:
         output = open_output(temp, suffix)
         try:
             template = first.streams.video[0]
             video = output.add_stream_from_template(template)
             video.time_base = clip.info.time_base  # as the one-machine run's encoder sets it
-            audio = _audio(output, list(source.streams.audio), warn, strict)
+            audio = audio_passthroughs(output, list(source.streams.audio), warn, strict)
             kept = [stream for stream in source.streams.audio if stream.index in audio]
             packets = heapq.merge(_video_packets(segments, clip.info.time_base, template.codec_context.extradata),
                                   _audio_packets(source, kept), key=lambda item: item[0])
@@ -301,7 +297,3 @@ def _seconds(packet: av.Packet) -> float:
     stamp = packet.dts if packet.dts is not None else packet.pts
     return float(stamp * Fraction(packet.time_base)) if stamp is not None else 0.0
 
-
-def _audio(output, streams: list, warn: Warn, strict: bool) -> dict[int, AudioPassthrough]:
-    """The source's audio streams in ``output`` by their index, as `writer.VideoWriter` adds them."""
-    return audio_passthroughs(output, streams, warn, strict)

@@ -27,7 +27,7 @@ from torch import nn
 
 from vidstyle.config import CONTENT_LAYER, LOSS_NETWORKS, STYLE_LAYER_WEIGHTS, TrainConfig
 from vidstyle.errors import VidstyleError, WeightsError
-from vidstyle.media.images import resize_long_side
+from vidstyle.media.images import shrink_long_side
 from vidstyle.model.losses import LossesBySize, LossWeights
 from vidstyle.model.photoreal import PhotorealLoss, PhotorealLossesBySize
 from vidstyle.model.pyramid import LAYERS as PYRAMID_LAYERS
@@ -91,8 +91,7 @@ def build_losses(network: LossNetwork, style_rgb: np.ndarray, config: TrainConfi
     if isinstance(features, VGGFeatures):
         features = features.only([layer])
     weights = weights_for(PHOTOREAL_PLAN, config)
-    reference = resize_long_side(style_rgb, PHOTOREAL_REFERENCE_SIZE) if max(style_rgb.shape[:2]) > \
-        PHOTOREAL_REFERENCE_SIZE else style_rgb
+    reference = shrink_long_side(style_rgb, PHOTOREAL_REFERENCE_SIZE)
     return PhotorealLossesBySize(PhotorealLoss(features, reference, layer, weights.content_weight,
                                                weights.style_weight, seed=config.seed))
 

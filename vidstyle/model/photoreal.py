@@ -97,11 +97,12 @@ def match_regions(centres: np.ndarray, area: np.ndarray, shape: tuple[int, int],
     takes the reference's mix of colours. Why: a one-to-one pairing sent a region of a fifth
     of the frame to the street lights of a tenth of the reference and came back olive."""
     def features(c: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
+        c = c.astype(np.float64)  # float32 kernels underflow to 0 beyond ~50 L apart: a region left with no colour
         height = c[:, 4] / (100.0 * POSITION_WEIGHT * hw[0] / float(np.hypot(*hw)))  # 0 top .. 1 bottom
         return np.stack([c[:, 0] / LIGHTNESS_SCALE, height * HEIGHT_WEIGHT], 1)
 
     cost = ((features(centres, shape)[:, None] - features(reference, reference_shape)[None]) ** 2).sum(-1)
-    a, b = area / area.sum(), reference_area / reference_area.sum()
+    a, b = (np.asarray(x, np.float64) / float(np.sum(x)) for x in (area, reference_area))
     kernel = np.exp(-cost / TRANSPORT_BLUR)
     v = np.ones_like(b)
     for _ in range(200):

@@ -57,8 +57,8 @@ class _Carried:
     step: np.ndarray  # this frame -> the neighbour it was chained through
 
 
-Look = np.ndarray  # (12, h, w) float32: a frame's local colour transform at the working resolution,
-# or (15, h, w): that and the detail (strokes) added after it (stylize.Stylizer.look)
+Look = np.ndarray  # (15, h, w) float32: a frame's local colour transform at the working resolution
+# (12 planes) and the detail (strokes) added after it (stylize.Stylizer.look)
 TRANSFORM = 12  # planes of a look that are its colour transform
 
 
@@ -144,7 +144,7 @@ class KeyframeCarrier(Renderer[Look]):
         working-resolution transform (cheap) instead of full-resolution pixels."""
         out = []
         for small, step, look in frames:
-            if self._shown is not None and step is not None and self.config.smoothing > 0:
+            if self._shown is not None and step is not None and self._strength.any():
                 shown_gray, shown_look = self._shown
                 moving = self._explained(small, shown_gray, step) * self._unstretched(step)
                 look = look + self._strength * moving * (_warp_look(shown_look, step) - look)
@@ -177,7 +177,7 @@ class KeyframeCarrier(Renderer[Look]):
         if strict and float((trust > 0.5).mean()) < self.config.min_trusted:
             return None
         trust *= self._unstretched(flow)  # not a reason for a keyframe: extra keyframes pop
-        return _Carried(maps=_warp_look(key.maps, flow), trust=trust.astype(np.float32), flow=flow, step=step)
+        return _Carried(maps=_warp_look(key.maps, flow), trust=trust, flow=flow, step=step)
 
     def _explained(self, small: np.ndarray, other: np.ndarray, flow: np.ndarray) -> np.ndarray:
         """(h, w) in [0, 1]: how well ``other`` (grey) warped along ``flow`` explains each pixel
@@ -215,9 +215,10 @@ def apply_maps(maps: np.ndarray, rgb: np.ndarray) -> np.ndarray:
         maps = np.concatenate([maps[:9], maps[9:TRANSFORM] + maps[TRANSFORM:]])
 
     def plane(index: int, dst: np.ndarray) -> np.ndarray:
-        """Plane ``index`` at the frame's size, in ``dst`` (or the plane itself, already that size)."""
+        """Plane ``index`` at the frame's size, written into ``dst``."""
         if maps.shape[1:] == (height, width):
-            return maps[index]
+            np.copyto(dst, maps[index])
+            return dst
         return cv2.resize(maps[index], size, dst=dst, interpolation=cv2.INTER_LINEAR)
 
     frame = [cv2.multiply(p, 1.0 / 255.0, dtype=cv2.CV_32F) for p in cv2.split(rgb)]
@@ -225,10 +226,7 @@ def apply_maps(maps: np.ndarray, rgb: np.ndarray) -> np.ndarray:
     term = np.empty((height, width), np.float32)
     out = []
     for o in range(3):
-        channel = np.empty((height, width), np.float32)
-        source = plane(9 + o, channel)
-        if source is not channel:  # the plane itself: copy before adding into it
-            np.copyto(channel, source)
+        channel = plane(9 + o, np.empty((height, width), np.float32))
         for i in range(3):
             cv2.multiply(plane(3 * o + i, up), frame[i], dst=term)
             cv2.add(channel, term, dst=channel)
@@ -237,20 +235,14 @@ def apply_maps(maps: np.ndarray, rgb: np.ndarray) -> np.ndarray:
 
 
 def _warp_look(look: Look, flow: np.ndarray) -> Look:
-    """A look warped along the flow: its transform bilinearly (smooth planes), its detail with
-    a cubic kernel (bilinear sampling at fractional offsets blurs fine strokes)."""
-    if len(look) == TRANSFORM:
-        return _warp_maps(look, flow)
-    return np.concatenate([_warp_maps(look[:TRANSFORM], flow), _warp_maps(look[TRANSFORM:], flow, cv2.INTER_CUBIC)])
-
-
-def _warp_maps(maps: np.ndarray, flow: np.ndarray, interpolation: int = cv2.INTER_LINEAR) -> np.ndarray:
-    """(c, h, w) planes sampled along the flow: the sampling grid is converted once to
-    OpenCV's fixed-point form, then each plane is remapped with it."""
+    """A look sampled along the flow: its transform bilinearly (smooth planes), its detail with
+    a cubic kernel (bilinear sampling at fractional offsets blurs fine strokes). The sampling
+    grid is converted once to OpenCV's fixed-point form, then each plane is remapped with it."""
     grid_x, grid_y = grid(*flow.shape[:2])
     fixed, fraction = cv2.convertMaps(grid_x + flow[..., 0], grid_y + flow[..., 1], cv2.CV_16SC2)
-    out = np.empty_like(maps)
-    for plane, target in zip(maps, out, strict=True):
+    out = np.empty_like(look)
+    for index, (plane, target) in enumerate(zip(look, out, strict=True)):
+        interpolation = cv2.INTER_LINEAR if index < TRANSFORM else cv2.INTER_CUBIC
         cv2.remap(plane, fixed, fraction, interpolation, dst=target, borderMode=cv2.BORDER_REPLICATE)
     return out
 
@@ -270,8 +262,6 @@ def _blend(maps0: np.ndarray, w0: np.ndarray, maps1: np.ndarray, w1: np.ndarray)
     weight = w0 + w1
     total = maps0 * w0 + maps1 * w1
     out = fill_untrusted(total[:TRANSFORM], weight)
-    if len(total) == TRANSFORM:
-        return out
     detail = total[TRANSFORM:] / np.maximum(weight, DETAIL_FLOOR)
     detail *= _energy_gain(maps0[TRANSFORM:], w0, maps1[TRANSFORM:], w1)
     return np.concatenate([out, detail])
@@ -279,10 +269,11 @@ def _blend(maps0: np.ndarray, w0: np.ndarray, maps1: np.ndarray, w1: np.ndarray)
 
 DETAIL_FLOOR = 0.5  # trust below which carried detail fades (in proportion)
 ENERGY_RADIUS = 4  # working-resolution pixels: the neighbourhood whose stroke energy a blend keeps
+MAX_ENERGY_GAIN = 2.0  # at most this boost: beyond it the two patterns cancel, and noise would be boosted
 
 
 def _energy_gain(d0: np.ndarray, w0: np.ndarray, d1: np.ndarray, w1: np.ndarray) -> np.ndarray:
-    """(h, w) factor, 1 to 2, that gives the weighted mean of two keyframes' detail the local
+    """(h, w) factor, 1 to MAX_ENERGY_GAIN, that gives the weighted mean of two keyframes' detail the local
     strength (RMS) of the two patterns themselves, weighted alike. Why: two keyframes' strokes lie in different places,
     and their mean is flatter than either (half the energy midway between uncorrelated ones):
     the strokes faded towards the middle of every gap. Where the two agree (their local
@@ -294,7 +285,7 @@ def _energy_gain(d0: np.ndarray, w0: np.ndarray, d1: np.ndarray, w1: np.ndarray)
     e0, e1, cross = (_local_mean(np.einsum("chw,chw->hw", x, y)) for x, y in ((d0, d0), (d1, d1), (d0, d1)))
     kept = (a * np.sqrt(e0) + b * np.sqrt(e1)) ** 2  # the blend's strength: the two strengths' mean
     blended = a * a * e0 + b * b * e1 + 2.0 * a * b * cross
-    return np.sqrt(kept / np.maximum(blended, 1e-3 * kept + 1e-12)).clip(1.0, 2.0)
+    return np.sqrt(kept / np.maximum(blended, 1e-3 * kept + 1e-12)).clip(1.0, MAX_ENERGY_GAIN)
 
 
 def _local_mean(plane: np.ndarray) -> np.ndarray:

@@ -19,10 +19,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import cv2
 import numpy as np
 
-from vidstyle.media.images import long_side_shape
+from vidstyle.media.images import shrink_long_side
 from vidstyle.render.carry import Look, apply_maps
 
 CELLS, BINS = 4, 8  # grid nodes: CELLS cells on the long side, BINS lightness bins (measured: 8x8 cells no better)
@@ -98,8 +97,8 @@ class Grade:
     def look(self, rgb: np.ndarray) -> Look:
         """The frame's colour transform at the working size, (12, h, w): what `apply_maps`
         applies to the full-resolution frame (the same form as a carried painting look)."""
-        h, w = long_side_shape(*rgb.shape[:2], WORKING_SIZE) if max(rgb.shape[:2]) > WORKING_SIZE else rgb.shape[:2]
-        small = rgb if (h, w) == rgb.shape[:2] else cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA)
+        small = shrink_long_side(rgb, WORKING_SIZE, area=True)
+        h, w = small.shape[:2]
         planes = self._planes(h, w)  # (gz, 12, h, w)
         z = _luma(small.astype(np.float32) / 255.0) * (planes.shape[0] - 1)
         low = np.minimum(z.astype(np.int64), planes.shape[0] - 2)

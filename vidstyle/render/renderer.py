@@ -23,7 +23,7 @@ from vidstyle.config import Plan
 from vidstyle.errors import option
 from vidstyle.loop import Renderer
 from vidstyle.media.cube import Lut3D
-from vidstyle.media.images import resize_long_side
+from vidstyle.media.images import shrink_long_side
 from vidstyle.render import runtimes
 from vidstyle.render.carry import KeyframeCarrier, Look, apply_looks
 from vidstyle.render.grade import Grade
@@ -101,7 +101,7 @@ class Graded(Renderer[Look]):
         return apply_looks(frames, staged)
 
 
-class LutRenderer(Renderer[np.ndarray]):
+class LutRenderer(Unchanged):
     """Each frame through a 3D LUT with FFmpeg's lut3d filter (tetrahedral), in `submit`: the
     caller's thread has nothing else to do, while the writer thread encodes (measured: 0.85x the
     transcode ceiling at 720p there, 0.79x in `draw`). For more than ``TABLE_FRAMES`` frames,
@@ -114,9 +114,6 @@ class LutRenderer(Renderer[np.ndarray]):
     def submit(self, frames: list[np.ndarray]) -> list[np.ndarray]:
         return [self.filter(rgb) for rgb in frames]
 
-    def draw(self, frames: list[np.ndarray], staged: list[np.ndarray]) -> list[np.ndarray]:
-        return staged
-
 
 TABLE_FRAMES = 40  # frames past which a LUT's table pays for its 0.4 s (at 720p: 10 ms saved a frame)
 LUT_FIT_SIZE = 512  # long side of the frame whose colours a baked LUT is fitted to
@@ -125,7 +122,7 @@ LUT_FIT_SIZE = 512  # long side of the frame whose colours a baked LUT is fitted
 def baked_lut(treatment: Treatment, frame: np.ndarray, title: str) -> Lut3D:
     """``treatment`` as a 33³ LUT: fitted from ``frame``'s colours to their treated colours (what
     ``--save-lut`` and `StyleModel.to_lut` write)."""
-    small = resize_long_side(frame, LUT_FIT_SIZE) if max(frame.shape[:2]) > LUT_FIT_SIZE else frame
+    small = shrink_long_side(frame, LUT_FIT_SIZE)
     return fit_lut(small, treatment.picture(small), title=title)
 
 
@@ -170,7 +167,7 @@ class Grading:
     def fit(cls, stylizer: Stylizer, frame: np.ndarray, train_size: int) -> Grading:
         """The grade that takes ``frame`` to the photoreal generator's output on it, both at the
         size the generator was trained at (what its output means; the grid is size-free)."""
-        small = resize_long_side(frame, train_size) if max(frame.shape[:2]) > train_size else frame
+        small = shrink_long_side(frame, train_size)
         return cls(Grade.fit(small, stylizer.one(small)))
 
     def picture(self, rgb: np.ndarray) -> np.ndarray:

@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from vidstyle.config import StabilizeConfig
-from vidstyle.media.images import long_side_shape
+from vidstyle.media.images import shrink_long_side
 from vidstyle.render.flow import FlowEstimator, Motion, gray, motion, warp
 
 
@@ -32,7 +32,7 @@ class TemporalStabilizer:
 
     def __call__(self, source: np.ndarray, stylized: np.ndarray) -> np.ndarray:
         """uint8 RGB source and stylized frame -> the stabilized stylized frame (uint8)."""
-        source_gray = _reduced(gray(source), self.config.flow_size)
+        source_gray = shrink_long_side(gray(source), self.config.flow_size, area=True)
         source_f = source.astype(np.float32) / 255.0
         out = stylized.astype(np.float32) / 255.0
         if self._previous is not None and self._previous[1].shape == source_f.shape:  # same full size
@@ -49,13 +49,6 @@ class TemporalStabilizer:
             out = restore_detail(blended, out, self.config.max_detail_gain)
         self._previous = (source_gray, source_f, out)
         return cv2.convertScaleAbs(np.clip(out, 0.0, 1.0), alpha=255.0)  # rounds to nearest, saturates
-
-
-def _reduced(image: np.ndarray, long_side: int) -> np.ndarray:
-    if max(image.shape[:2]) <= long_side:
-        return image
-    h, w = long_side_shape(*image.shape[:2], long_side)
-    return cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)
 
 
 def _full_size(moved: Motion, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
