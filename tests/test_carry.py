@@ -70,6 +70,44 @@ def test_a_cut_starts_a_keyframe_and_nothing_crosses_it(stylizer, painting):
     assert np.array_equal(out[3], own)
 
 
+class _RedLifter:
+    """A stand-in generator whose look lifts red pixels by half the range and leaves the rest:
+    where a red object's look lands shows in the output."""
+
+    batch_size = 1
+
+    def working_shape(self, height: int, width: int) -> tuple[int, int]:
+        return height, width
+
+    def look(self, rgb: np.ndarray) -> np.ndarray:
+        look = np.zeros((15, *rgb.shape[:2]), np.float32)
+        look[[0, 4, 8]] = 1.0  # the identity colour transform
+        look[9:12] = 0.5 * (rgb[..., 0] > rgb[..., 1])  # its offset: lifted where red
+        return look
+
+
+def test_a_moving_object_of_the_same_grey_leaves_no_trail():
+    # a red disc crossing a green field of the same grey (81 levels): the grey
+    # residual explains the field behind the disc by the disc, and carried its look there
+    h, w = 64, 128
+    yy, xx = np.mgrid[:h, :w]
+    frames = []
+    for t in range(9):
+        frame = np.empty((h, w, 3), np.uint8)
+        frame[:] = (40, 110, 40)
+        frame[(yy - 32) ** 2 + (xx - 30 - 4 * t) ** 2 < 14**2] = (200, 30, 30)
+        frames.append(frame)
+    carrier = KeyframeCarrier(_RedLifter(), CarryConfig(), interval=8)
+    out = list(pictures(ArraySource(iter(frames)), carrier))
+    assert carrier.keyframes == 2
+    for t in (2, 4, 6):
+        behind = (frames[0][..., 0] > 100) & (frames[t][..., 0] < 100)  # red at the keyframe, green now
+        trail = np.abs(out[t][behind].astype(int) - frames[t][behind]).mean()
+        assert trail < 3.0, (t, trail)  # the field as it is (the look of a green pixel: unchanged)
+        disc = frames[t][..., 0] > 100
+        assert np.abs(out[t][disc].astype(int) - frames[t][disc]).mean() > 40  # and the disc is lifted
+
+
 def test_untrusted_pixels_take_the_nearest_trusted_transform():
     maps = np.zeros((12, 40, 40), np.float32)
     maps[:, :, :20] = 1.0
@@ -79,6 +117,25 @@ def test_untrusted_pixels_take_the_nearest_trusted_transform():
     filled = fill_untrusted(maps * weight, weight)
     assert np.allclose(filled[:, :, 20:], 3.0) and np.allclose(filled[:, :10, :20], 1.0)
     assert 0.9 < filled[:, 20, 7].mean() < 1.6  # from its own side, not the mean of the frame
+
+
+def test_untrusted_pixels_take_the_transform_of_their_own_colour_nearby():
+    # a red region (transform 1) beside a green one (transform 3), a hole across their border:
+    # the neighbourhood's mean gives the hole ~2 on both sides; the frame's colours tell them apart
+    maps = np.zeros((12, 48, 48), np.float32)
+    maps[:, :, :24] = 1.0
+    maps[:, :, 24:] = 3.0
+    guide = np.zeros((48, 48, 3), np.float32)
+    guide[:, :24] = (0.8, 0.1, 0.1)
+    guide[:, 24:] = (0.15, 0.45, 0.15)
+    weight = np.ones((48, 48), np.float32)
+    weight[12:36, 16:32] = 0.0
+    plain = fill_untrusted(maps * weight, weight)
+    by_colour = fill_untrusted(maps * weight, weight, guide)
+    hole_red, hole_green = (slice(None), slice(12, 36), slice(16, 24)), (slice(None), slice(12, 36), slice(24, 32))
+    assert np.abs(plain[hole_red] - 1.0).max() > 0.5 and np.abs(plain[hole_green] - 3.0).max() > 0.5
+    assert np.abs(by_colour[hole_red] - 1.0).max() < 0.05 and np.abs(by_colour[hole_green] - 3.0).max() < 0.05
+    assert np.array_equal(by_colour[:, weight > 0], maps[:, weight > 0])  # trusted pixels keep their own
 
 
 def test_keyframes_option(tmp_path, style_path, capsys):

@@ -85,6 +85,25 @@ def test_saved_model_is_reused_without_training(tmp_path, photo, style_path, cap
     assert np.array_equal(a, b)
 
 
+def test_a_saved_painting_model_renders_a_clip_without_seeking_a_training_frame(tmp_path, style_path, monkeypatch,
+                                                                                capsys):
+    from vidstyle import pipeline
+
+    clip, model = make_clip(tmp_path / "c.mp4", frames=6), tmp_path / "m.pt"
+    assert run(clip, "--style", style_path, "--save-model", model, "--preview-only", "-o", tmp_path / "p.mp4",
+               *FAST) == 0
+    seeks = []
+    read = pipeline.training_frames
+    monkeypatch.setattr(pipeline, "training_frames", lambda *args, **kw: seeks.append(args) or read(*args, **kw))
+    assert run(clip, "--model", model, "-o", tmp_path / "o.mp4", "--device", "cpu", "-q") == 0
+    assert seeks == [] and read_clip(tmp_path / "o.mp4").frames == 6  # no preview to write: nothing to seek
+    capsys.readouterr()
+    # a frame the user names is still read, and checked: past the end is an error, not ignored
+    assert run(clip, "--model", model, "-o", tmp_path / "x.mp4", "--train-frame", "#40", "--device", "cpu") != 0
+    assert len(seeks) == 1 and "#40 is past the end" in capsys.readouterr().err
+    assert not (tmp_path / "x.mp4").exists()
+
+
 def _error(capsys, *args):
     code = run(*args)
     err = capsys.readouterr().err

@@ -134,7 +134,7 @@ class CarryConfig:
     keyframes: str = "auto"
     interval: int = 8  # auto's longest gap (measured: README, Speed)
     min_trusted: float = 0.8
-    residual: float = 0.05  # grey change (0-1) above which a carried pixel is not trusted
+    residual: float = 0.05  # colour change (0-1, the channels' mean) above which a carried pixel is not trusted
     stretch: float = 1.0  # flow stretch (render/flow.stretch) above which a carried pixel is not trusted
     smoothing: float = 0.8  # weight of the previous frame's look, warped, where the step is trusted (measured)
     detail_smoothing: float = 0.95  # the same for its detail (strokes): measured, README "Quality"

@@ -223,12 +223,16 @@ JOB_TYPES: tuple[type[Job], ...] = (VideoJob, ImageJob, FolderJob)
 def run_job(job: Job, session: StyleSession) -> str:
     """Train (or reuse) the style model on the job's training frames, write the preview, render."""
     cfg = session.config
+    preview = (session.style_rgb is not None or session.lut is not None) and wants_preview(job, cfg)
     with job.source:
-        chosen = training_frames(job.source, cfg.train_frame, session.plan.train.finetune_frames)
-        treatment = session.treatment(chosen.frame, chosen.extra)
-        session.save_lut_once(treatment, chosen.frame)
-        if (session.style_rgb is not None or session.lut is not None) and wants_preview(job, cfg):
-            write_preview(job, session, chosen.frame, treatment)
+        if preview or cfg.save_lut is not None or cfg.train_frame is not None or session.needs_frame():
+            chosen = training_frames(job.source, cfg.train_frame, session.plan.train.finetune_frames)
+            treatment = session.treatment(chosen.frame, chosen.extra)
+            session.save_lut_once(treatment, chosen.frame)
+            if preview:
+                write_preview(job, session, chosen.frame, treatment)
+        else:  # a model at hand that paints, nothing to preview or check: no frame to seek and decode
+            treatment = session.treatment(None)
         if cfg.preview_only:
             return "preview only"
         return job.render(treatment, session)

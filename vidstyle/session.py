@@ -95,6 +95,15 @@ class StyleSession:
         self.model_info = info
 
     # -- what a job applies --------------------------------------------------------------
+    def trains(self) -> bool:
+        """Whether a job's training frame is needed to train or fine-tune the model."""
+        return self.lut is None and (self._base is None or self.plan.train.finetune_frames > 0)
+
+    def needs_frame(self) -> bool:
+        """Whether `treatment` needs the job's training frame (a model at hand that paints, or a
+        LUT, does not: the frame is then decoded only for a preview or a baked LUT)."""
+        return self.trains() or (self.lut is None and self.photoreal)
+
     def treatment(self, frame: np.ndarray | None, extra_frames: list[np.ndarray] | None = None) -> Treatment:
         """What a job whose training frame is ``frame`` applies to its frames: the LUT given;
         or the style model (trained once per run), painting, or as a photoreal grade fitted on
@@ -121,7 +130,7 @@ class StyleSession:
         self.reporter.info(f"saved the look as a 3D LUT: {self.config.save_lut}")
 
     # -- the style model -----------------------------------------------------------------
-    def model_for(self, keyframe: np.ndarray, extra_frames: list[np.ndarray] | None = None) -> HRNetGenerator:
+    def model_for(self, keyframe: np.ndarray | None, extra_frames: list[np.ndarray] | None = None) -> HRNetGenerator:
         """The base model (trained on the first keyframe, once per run), fine-tuned on
         ``extra_frames`` when fine-tuning is asked for."""
         if self._base is None:

@@ -119,19 +119,21 @@ def _style_model(ray, config: RunConfig, reporter: Reporter, jobs: list, gpu: bo
         config = replace(config, save_model=None)
     session = StyleSession(config, reporter, model=generator, model_info=info)
     session.prepare()
-    for job in jobs:
-        try:
-            with job.source:
-                chosen = training_frames(job.source, config.train_frame)
-            break
-        except VidstyleError:
-            if single:
-                raise
-    else:
-        return None, None, session.style_rgb  # no job can be rendered: each says why in its task
-    generator = session.model_for(chosen.frame)  # trained here unless given or loaded
+    frame = None
+    if session.trains() or config.save_lut or config.train_frame is not None:  # a model at hand needs no frame
+        for job in jobs:
+            try:
+                with job.source:
+                    frame = training_frames(job.source, config.train_frame).frame
+                break
+            except VidstyleError:
+                if single:
+                    raise
+        else:
+            return None, None, session.style_rgb  # no job can be rendered: each says why in its task
+    generator = session.model_for(frame)  # trained here unless given or loaded
     if config.save_lut:
-        session.save_lut_once(session.treatment(chosen.frame), chosen.frame)
+        session.save_lut_once(session.treatment(frame), frame)
     return generator.to("cpu"), session.model_info, session.style_rgb
 
 

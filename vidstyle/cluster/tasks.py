@@ -174,11 +174,14 @@ def prepare_clip(job: Job, model, model_info: dict | None, style_rgb: np.ndarray
     start = time.perf_counter()
     try:
         session = _session(config, reporter, model, model_info, style_rgb)
-        with job.source as clip:
-            chosen = training_frames(clip, config.train_frame)
-        treatment = session.treatment(chosen.frame)
-        if (style_rgb is not None or session.lut is not None) and wants_preview(job, config):
-            write_preview(job, session, chosen.frame, treatment)
+        preview = (style_rgb is not None or session.lut is not None) and wants_preview(job, config)
+        frame = None
+        if preview or config.train_frame is not None or session.needs_frame():  # a named frame is checked
+            with job.source as clip:
+                frame = training_frames(clip, config.train_frame).frame
+        treatment = session.treatment(frame)
+        if preview:
+            write_preview(job, session, frame, treatment)
     except VidstyleError as exc:
         return Outcome(False, error=exc, notes=reporter.notes, seconds=time.perf_counter() - start)
     return Outcome(True, notes=reporter.notes, seconds=time.perf_counter() - start,

@@ -13,8 +13,11 @@ strength the two keyframes' strokes have: a plain mean of two patterns is flatte
 and applied to the frame's own full-resolution content. Pixels carried along a flow smear; a transform re-applied
 to the frame's own content keeps its edges and follows whatever the flow got wrong.
 
-Where neither keyframe's motion can be trusted (newly revealed areas, occlusions), the maps
-come from the nearest trusted neighbourhood (a push-pull fill). Where carrying fails as a
+How well the motion explains a pixel is judged on colour, not grey (a red ball crossing a green
+field of the same grey explains the field in grey, and trailed its look over it). Where neither
+keyframe's motion can be trusted (newly revealed areas, occlusions), the transform comes from
+trusted pixels of the pixel's own colour nearby (a weighted guided regression, `fill_untrusted`),
+else from the nearest trusted neighbourhood (a push-pull fill). Where carrying fails as a
 whole — a scene cut, or too little of the frame explained by the motion — that frame becomes a
 keyframe. Frames wait for their next keyframe at most ``interval`` frames: memory is bounded.
 """
@@ -22,6 +25,7 @@ keyframe. Frames wait for their next keyframe at most ``interval`` frames: memor
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -32,18 +36,26 @@ from vidstyle.render.flow import FlowEstimator, gray, grid, is_cut, lands_inside
 from vidstyle.render.stylize import Stylizer
 
 
+class _Small(NamedTuple):
+    """A frame at the working resolution: grey for the flow, colour for the trust check (a red
+    ball over a green hill of the same grey explains it in grey: its look was carried there)."""
+
+    gray: np.ndarray  # (h, w) uint8
+    rgb: np.ndarray  # (h, w, 3) uint8
+
+
 @dataclass
 class _Keyframe:
     index: int
-    gray: np.ndarray  # working resolution, uint8
-    maps: np.ndarray  # (12, h, w) float32
+    small: _Small
+    maps: np.ndarray  # (15, h, w) float32
 
 
 @dataclass
 class _Waiting:
     index: int
     rgb: np.ndarray
-    gray: np.ndarray
+    small: _Small
     maps: np.ndarray  # the previous keyframe's maps warped here
     trust: np.ndarray  # (h, w) float32 in [0, 1]: how well the motion explains each pixel
     step: np.ndarray | None  # flow to the frame before
@@ -76,13 +88,13 @@ class KeyframeCarrier(Renderer[Look]):
         self.interval = max(1, interval)
         self._flow = FlowEstimator()  # DIS medium: the fast preset's jitter showed as shimmer (README, Speed)
         self._key: _Keyframe | None = None
-        self._last: tuple[np.ndarray, np.ndarray] | None = None  # grey and flow to the keyframe of the last frame
+        self._last: tuple[_Small, np.ndarray] | None = None  # the last frame, and its flow to the keyframe
         self._waiting: list[_Waiting] = []
-        self._shown: tuple[np.ndarray, np.ndarray] | None = None  # grey and look of the last frame handed back
+        self._shown: tuple[_Small, np.ndarray] | None = None  # the last frame handed back, and its look
         self._count = 0
         self.keyframes = 0  # how many frames the generator ran on (for reports and tests)
-        # each plane's weight for the previous frame's look in `_smoothed`: transform, then detail
-        self._strength = np.float32([config.smoothing] * TRANSFORM + [config.detail_smoothing] * 3)[:, None, None]
+        # the weight of the previous frame's look in `_smoothed`: for the transform, then the detail
+        self._strength = (config.smoothing, config.detail_smoothing)
 
     def submit(self, frames: list[np.ndarray]) -> list[Look]:
         out: list[Look] = []
@@ -99,67 +111,76 @@ class KeyframeCarrier(Renderer[Look]):
         if not self._waiting:
             return []
         last = self._waiting.pop()
-        return self._close_window(last.index, last.rgb, last.gray, last.step)
+        return self._close_window(last.index, last.rgb, last.small, last.step)
 
     # -- one frame ---------------------------------------------------------------------------
     def _push(self, rgb: np.ndarray) -> list[np.ndarray]:
         index, self._count = self._count, self._count + 1
-        small = self._small_gray(rgb)
+        small = self._small(rgb)
         key = self._key
-        if key is None or key.gray.shape != small.shape or self.interval == 1:
+        if key is None or key.small.gray.shape != small.gray.shape or self.interval == 1:
             done = self.flush()
             self._shown = None
             return [*done, *self._smoothed([(small, None, self._new_keyframe(index, rgb, small))])]
+        if index - key.index >= self.interval:  # the window's last frame: only its step to the frame before counts
+            return self._close_window(index, rgb, small, self._step(small, self._last[0]))
         carried = self._carry(key, small, *self._last)
-        if carried is None or index - key.index >= self.interval:
-            return self._close_window(index, rgb, small, carried.step if carried is not None else None)
+        if carried is None:
+            return self._close_window(index, rgb, small, None)
         self._last = (small, carried.flow)
         self._waiting.append(_Waiting(index, rgb, small, carried.maps, carried.trust, carried.step))
         return []
 
-    def _close_window(self, index: int, rgb: np.ndarray, small: np.ndarray,
+    def _close_window(self, index: int, rgb: np.ndarray, small: _Small,
                       step: np.ndarray | None) -> list[np.ndarray]:
         """``rgb`` becomes the next keyframe; the frames waiting for it blend both keyframes."""
         previous = self._key
         output = self._new_keyframe(index, rgb, small)
         key = self._key
         done = []
-        later = (key.gray, np.zeros((*key.gray.shape, 2), np.float32))  # the next frame's grey and flow to the key
+        later = (key.small, np.zeros((*key.small.gray.shape, 2), np.float32))  # the next frame and its flow to the key
         for waiting in reversed(self._waiting):  # back from the new keyframe, one step at a time
             alpha = (waiting.index - previous.index) / (key.index - previous.index)
-            carried = self._carry(key, waiting.gray, *later, strict=False)
+            carried = self._carry(key, waiting.small, *later, strict=False)
             if carried is None:  # a cut between this frame and the new keyframe: the previous one alone
                 done.append(waiting.maps)
-                later = (waiting.gray, None)
+                later = (waiting.small, None)
                 continue
-            later = (waiting.gray, carried.flow)
-            done.append(_blend(waiting.maps, (1.0 - alpha) * waiting.trust, carried.maps, alpha * carried.trust))
-        frames = [(w.gray, w.step, look) for w, look in zip(self._waiting, reversed(done), strict=True)]
+            later = (waiting.small, carried.flow)
+            done.append(_blend(waiting.maps, (1.0 - alpha) * waiting.trust, carried.maps, alpha * carried.trust,
+                               waiting.small.rgb.astype(np.float32) / 255.0))
+        frames = [(w.small, w.step, look) for w, look in zip(self._waiting, reversed(done), strict=True)]
         self._waiting = []
         return self._smoothed([*frames, (small, step, output)])
 
-    def _smoothed(self, frames: list[tuple[np.ndarray, np.ndarray | None, np.ndarray]]) -> list[np.ndarray]:
+    def _smoothed(self, frames: list[tuple[_Small, np.ndarray | None, np.ndarray]]) -> list[np.ndarray]:
         """The looks of consecutive frames, each blended with the look before it warped along
         the step between them, where that step is trusted: the stabilizer's job, done on the
         working-resolution transform (cheap) instead of full-resolution pixels."""
+        strength, detail_strength = self._strength
         out = []
         for small, step, look in frames:
-            if self._shown is not None and step is not None and self._strength.any():
-                shown_gray, shown_look = self._shown
-                moving = self._explained(small, shown_gray, step) * self._unstretched(step)
-                look = look + self._strength * moving * (_warp_look(shown_look, step) - look)
+            if self._shown is not None and step is not None and (strength or detail_strength):
+                shown, shown_look = self._shown
+                moving = self._explained(small, shown, step) * self._unstretched(step)
+                change = _warp_look(shown_look, step)  # look + strength · moving · (warped - look), in place
+                change -= look
+                change[:TRANSFORM] *= strength * moving
+                change[TRANSFORM:] *= detail_strength * moving
+                change += look
+                look = change
             self._shown = (small, look)
             out.append(look)
         return out
 
-    def _new_keyframe(self, index: int, rgb: np.ndarray, small: np.ndarray) -> np.ndarray:
+    def _new_keyframe(self, index: int, rgb: np.ndarray, small: _Small) -> np.ndarray:
         maps = self.stylizer.look(rgb)
-        self._key = _Keyframe(index=index, gray=small, maps=maps)
-        self._last = (small, np.zeros((*small.shape, 2), np.float32))
+        self._key = _Keyframe(index=index, small=small, maps=maps)
+        self._last = (small, np.zeros((*small.gray.shape, 2), np.float32))
         self.keyframes += 1
         return maps
 
-    def _carry(self, key: _Keyframe, small: np.ndarray, neighbour: np.ndarray, neighbour_flow: np.ndarray | None,
+    def _carry(self, key: _Keyframe, small: _Small, neighbour: _Small, neighbour_flow: np.ndarray | None,
                strict: bool = True) -> _Carried | None:
         """The keyframe's maps warped to this frame, and the per-pixel trust; None at a cut,
         and (``strict``) where too little of the frame is trusted.
@@ -169,20 +190,27 @@ class KeyframeCarrier(Renderer[Look]):
         neighbour's own flow to the keyframe. Adjacent frames share most of that path, so the
         look moves smoothly from frame to frame; a long flow estimated afresh for every frame
         jitters by a fraction of a pixel, which the look's fine texture shows as shimmer."""
-        if neighbour_flow is None or is_cut(small, key.gray) or is_cut(small, neighbour):
+        if neighbour_flow is None or is_cut(small.gray, key.small.gray):
             return None
-        step = self._flow(small, neighbour)  # this frame -> its neighbour
+        step = self._step(small, neighbour)
+        if step is None:
+            return None
         flow = step + warp(neighbour_flow, step)  # -> the keyframe
-        trust = self._explained(small, key.gray, flow)
+        trust = self._explained(small, key.small, flow)
         if strict and float((trust > 0.5).mean()) < self.config.min_trusted:
             return None
         trust *= self._unstretched(flow)  # not a reason for a keyframe: extra keyframes pop
         return _Carried(maps=_warp_look(key.maps, flow), trust=trust, flow=flow, step=step)
 
-    def _explained(self, small: np.ndarray, other: np.ndarray, flow: np.ndarray) -> np.ndarray:
-        """(h, w) in [0, 1]: how well ``other`` (grey) warped along ``flow`` explains each pixel
-        of ``small`` — its grey residual, blurred, and whether the flow lands inside."""
-        residual = np.abs(small.astype(np.float32) - warp(other, flow).astype(np.float32)) / 255.0
+    def _step(self, small: _Small, neighbour: _Small) -> np.ndarray | None:
+        """The flow from this frame to its neighbour; None across a cut."""
+        return None if is_cut(small.gray, neighbour.gray) else self._flow(small.gray, neighbour.gray)
+
+    def _explained(self, small: _Small, other: _Small, flow: np.ndarray) -> np.ndarray:
+        """(h, w) in [0, 1]: how well ``other`` warped along ``flow`` explains each pixel of
+        ``small`` — its colour residual (the channels' mean), blurred, and whether the flow
+        lands inside."""
+        residual = cv2.transform(cv2.absdiff(small.rgb, warp(other.rgb, flow)).astype(np.float32), _CHANNEL_MEAN)
         residual = cv2.GaussianBlur(residual, (0, 0), 1.5)
         return np.exp(-((residual / self.config.residual) ** 2)) * lands_inside(flow)
 
@@ -191,10 +219,13 @@ class KeyframeCarrier(Renderer[Look]):
         which the grey residual cannot see in a flat area: carried along it, a look streaks."""
         return np.exp(-((stretch(flow) / self.config.stretch) ** 2))
 
-    def _small_gray(self, rgb: np.ndarray) -> np.ndarray:
+    def _small(self, rgb: np.ndarray) -> _Small:
         h, w = self.stylizer.working_shape(*rgb.shape[:2])
         small = rgb if (h, w) == rgb.shape[:2] else cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA)
-        return gray(small)
+        return _Small(gray(small), small)
+
+
+_CHANNEL_MEAN = np.full((1, 3), 1.0 / (3 * 255), np.float32)  # uint8 RGB -> the mean channel in 0-1 (float32)
 
 
 def apply_looks(sources: list[np.ndarray], looks: list[Look]) -> list[np.ndarray]:
@@ -255,16 +286,18 @@ def _resize(maps: np.ndarray, size: tuple[int, int], interpolation: int) -> np.n
     return out
 
 
-def _blend(maps0: np.ndarray, w0: np.ndarray, maps1: np.ndarray, w1: np.ndarray) -> np.ndarray:
+def _blend(maps0: np.ndarray, w0: np.ndarray, maps1: np.ndarray, w1: np.ndarray,
+           guide: np.ndarray | None = None) -> np.ndarray:
     """Per-pixel weighted mean of two carried looks. Where neither is trusted (newly revealed
-    areas), the transform comes from the nearest trusted neighbourhood (push-pull fill) and the
-    detail fades out: strokes pulled in from a neighbourhood would be streaks."""
+    areas), the transform comes from trusted pixels nearby, of the same colour in ``guide`` (the
+    frame at the working resolution, float 0-1; `fill_untrusted`), and the detail fades out:
+    strokes pulled in from a neighbourhood would be streaks."""
     weight = w0 + w1
-    total = maps0 * w0 + maps1 * w1
-    out = fill_untrusted(total[:TRANSFORM], weight)
-    detail = total[TRANSFORM:] / np.maximum(weight, DETAIL_FLOOR)
-    detail *= _energy_gain(maps0[TRANSFORM:], w0, maps1[TRANSFORM:], w1)
-    return np.concatenate([out, detail])
+    out = np.multiply(maps0, w0)  # the weighted sum, in place (15 planes: temporaries cost more than the sums)
+    out += np.multiply(maps1, w1)
+    out[:TRANSFORM] = fill_untrusted(out[:TRANSFORM], weight, guide)
+    out[TRANSFORM:] *= _energy_gain(maps0[TRANSFORM:], w0, maps1[TRANSFORM:], w1) / np.maximum(weight, DETAIL_FLOOR)
+    return out
 
 
 DETAIL_FLOOR = 0.5  # trust below which carried detail fades (in proportion)
@@ -293,9 +326,13 @@ def _local_mean(plane: np.ndarray) -> np.ndarray:
     return cv2.boxFilter(plane, -1, (size, size))
 
 
-def fill_untrusted(weighted: np.ndarray, weight: np.ndarray, floor: float = 0.05) -> np.ndarray:
+def fill_untrusted(weighted: np.ndarray, weight: np.ndarray, guide: np.ndarray | None = None,
+                   floor: float = 0.05) -> np.ndarray:
     """``weighted / weight`` where the weight is enough; elsewhere the weighted mean over ever
-    larger neighbourhoods (a pyramid: halve until the coarse level has weight everywhere)."""
+    larger neighbourhoods (a pyramid: halve until the coarse level has weight everywhere). With
+    ``guide`` (the frame's colours, (h, w, 3) float32 in 0-1), what trusted pixels *of the
+    pixel's own colour* nearby have (`_fill_by_colour`): a neighbourhood's mean would hand the
+    look of a moving red ball to the green field it uncovers."""
     if float(weight.min()) >= floor:
         return weighted / weight
     h, w = weight.shape
@@ -312,5 +349,79 @@ def fill_untrusted(weighted: np.ndarray, weight: np.ndarray, floor: float = 0.05
         share = np.clip(level_w / floor, 0.0, 1.0)
         filled = share * (level_m / np.maximum(level_w, 1e-6)) + (1.0 - share) * up
     filled = _resize(filled, (w, h), cv2.INTER_LINEAR)
-    share = np.clip(weight / floor, 0.0, 1.0)
-    return share * (weighted / np.maximum(weight, 1e-6)) + (1.0 - share) * filled
+    if guide is not None:
+        _fill_by_colour(weighted, weight, guide, filled, floor)
+    out = weighted / np.maximum(weight, 1e-6)
+    filled -= out
+    filled *= 1.0 - np.clip(weight / floor, 0.0, 1.0)
+    out += filled  # share · mean + (1 - share) · filled, share = min(weight / floor, 1)
+    return out
+
+
+FILL_CELL = 4  # working-resolution pixels per cell of the colour-aware fill
+FILL_RADIUS = 3  # cells: the window (7x7 cells) whose trusted colours and transforms a pixel's fill regresses on
+FILL_EPS = 1e-3  # ridge on the window's colour covariance: where its trusted colours barely vary, their mean
+FILL_MIN = 0.05  # mean trust of a window below which its regression gives way to the plain fill
+
+
+def _fill_by_colour(weighted: np.ndarray, weight: np.ndarray, guide: np.ndarray, filled: np.ndarray,
+                    floor: float) -> None:
+    """In place: ``filled`` at the pixels whose weight is under ``floor``, from a weighted
+    guided regression (He et al.'s guided filter, weighted by trust): over a window of cells, the
+    trusted transforms as a linear function of the trusted colours, evaluated at the pixel's own
+    colour and kept within the window's trusted range. Cells of FILL_CELL² pixels (their trusted
+    mean colour and transform) keep it cheap, and only the cells next to an untrusted pixel are
+    solved for."""
+    ys, xs = np.nonzero(weight < floor)
+    if not len(ys):
+        return
+    h, w = weight.shape
+    size = (max(2, w // FILL_CELL), max(2, h // FILL_CELL))
+    cells = cv2.resize(weight, size, interpolation=cv2.INTER_AREA)
+    inverse = 1.0 / np.maximum(cells, 1e-6)
+    weighted_colour = np.ascontiguousarray((guide * weight[..., None]).transpose(2, 0, 1))
+    colour = _resize(weighted_colour, size, cv2.INTER_AREA) * inverse  # (3, h2, w2): each cell's trusted means
+    maps = _resize(weighted, size, cv2.INTER_AREA) * inverse  # (12, h2, w2)
+    trusted = cells > 1e-3
+    window = (2 * FILL_RADIUS + 1,) * 2
+    low = cv2.erode(np.where(trusted, maps, np.inf).transpose(1, 2, 0).copy(), np.ones(window, np.uint8))
+    high = cv2.dilate(np.where(trusted, maps, -np.inf).transpose(1, 2, 0).copy(), np.ones(window, np.uint8))
+
+    # the points' cells (bilinear corners) and the few cells they touch
+    cx = ((xs + 0.5) * (size[0] / w) - 0.5).astype(np.float32).clip(0, size[0] - 1)
+    cy = ((ys + 0.5) * (size[1] / h) - 0.5).astype(np.float32).clip(0, size[1] - 1)
+    x0, y0 = np.minimum(cx.astype(np.int32), size[0] - 2), np.minimum(cy.astype(np.int32), size[1] - 2)
+    fx, fy = (cx - x0)[:, None], (cy - y0)[:, None]
+    corners = [(y0 + dy) * size[0] + x0 + dx for dy in (0, 1) for dx in (0, 1)]
+    needed, where = np.unique(np.concatenate(corners), return_inverse=True)
+
+    total = cv2.boxFilter(cells, -1, window).ravel()[needed]
+    safe = np.maximum(total, 1e-6)[:, None]
+
+    def mean(x: np.ndarray) -> np.ndarray:  # trust-weighted window means at the needed cells: (k, c)
+        flat = np.stack([cv2.boxFilter(cells * plane, -1, window).ravel()[needed] for plane in x], axis=1)
+        return flat / safe
+
+    mu_g, mu_m = mean(colour), mean(maps)  # (k, 3), (k, 12)
+    gg = mean(np.stack([colour[i] * colour[j] for i in range(3) for j in range(3)])).reshape(-1, 3, 3)
+    sigma = gg - mu_g[:, :, None] * mu_g[:, None, :] + FILL_EPS * np.eye(3, dtype=np.float32)
+    mg = mean((maps[:, None] * colour[None]).reshape(-1, *cells.shape)).reshape(-1, TRANSFORM, 3)
+    cov = mg - mu_m[:, :, None] * mu_g[:, None, :]  # (k, 12, 3)
+    beta = np.linalg.solve(sigma, cov.transpose(0, 2, 1))  # (k, 3, 12): transform per unit of colour
+    alpha = mu_m - np.einsum("kcm,kc->km", beta, mu_g)
+    keep = np.clip(total / FILL_MIN, 0.0, 1.0)[:, None]
+    table = np.concatenate([alpha, beta.reshape(-1, 3 * TRANSFORM), keep], axis=1).astype(np.float32)
+
+    def at(corner: int) -> np.ndarray:
+        return table[where[corner * len(ys):(corner + 1) * len(ys)]]
+
+    point = (at(0) * (1 - fx) + at(1) * fx) * (1 - fy) + (at(2) * (1 - fx) + at(3) * fx) * fy  # (n, 49)
+    fit = point[:, :TRANSFORM] + np.einsum("ncm,nc->nm", point[:, TRANSFORM:-1].reshape(-1, 3, TRANSFORM),
+                                             guide[ys, xs])
+    # within the window's trusted range (nearest cell): a colour the window lacks is not extrapolated far
+    near_y, near_x = np.rint(cy).astype(np.int32), np.rint(cx).astype(np.int32)
+    lo, hi = low[near_y, near_x], high[near_y, near_x]
+    known = np.isfinite(lo).all(axis=1, keepdims=True)
+    fit = np.where(known, np.clip(fit, np.where(known, lo, 0), np.where(known, hi, 0)), 0.0)
+    keep = point[:, -1:] * known
+    filled[:, ys, xs] = (keep * fit + (1.0 - keep) * filled[:, ys, xs].T).T
