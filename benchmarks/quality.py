@@ -23,7 +23,7 @@ from peer import run_peer
 from vidstyle.cli import main as vidstyle
 from vidstyle.media import reader
 from vidstyle.media.synthetic import pan_over, write_clip
-from vidstyle.quality.evaluate import evaluate
+from vidstyle.quality.evaluate import evaluate, style_distance
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -85,7 +85,7 @@ def main() -> None:
                             "--style", str(args.style), "--save-model", str(model), *train])
         if trained != 0:
             continue
-        sources[clip] = (evaluate(clip, clip, args.style, loss_network=args.judge).style_distance,  # the input's own
+        sources[clip] = (style_distance(clip, args.style, loss_network=args.judge),  # the input's own
                          texture_energy(clip))
         every = ["--model", str(model), "--keyframes", "every"]
         variants = [("vidstyle (default: keyframes carried)", ["--model", str(model)], "carried"),

@@ -33,7 +33,6 @@ from dataclasses import replace
 from pathlib import Path
 
 import av
-import cv2
 import numpy as np
 import ray
 import torch
@@ -42,6 +41,7 @@ from clips import panning_clip
 
 from vidstyle.cluster.driver import stylize_on_ray
 from vidstyle.config import EncodeConfig, RunConfig, TrainConfig
+from vidstyle.devices import cpu_threads
 from vidstyle.pipeline import stylize_paths
 from vidstyle.reporting import Reporter
 
@@ -125,14 +125,8 @@ def _timed(run, out: Path) -> float:
 
 def _seam_report(work: Path, long: Path, config: RunConfig, frames: int, parts: int) -> str:
     """The segmented output against a plain one-machine run of the same clip, one thread each."""
-    threads = torch.get_num_threads(), cv2.getNumThreads()
-    torch.set_num_threads(1)
-    cv2.setNumThreads(1)
-    try:
+    with cpu_threads(1):
         stylize_paths([long], config, Reporter(quiet=True), output=work / "plain.mp4")
-    finally:
-        torch.set_num_threads(threads[0])
-        cv2.setNumThreads(threads[1])
     plain, split = _decoded(work / "plain.mp4"), _decoded(work / f"long{parts}" / "long.mp4")
     diff = [float(np.abs(a.astype(int) - b.astype(int)).mean()) for a, b in zip(plain, split, strict=True)]
     step = -(-frames // parts)

@@ -12,6 +12,7 @@ from support import FAST, leftovers, make_clip, read_clip, run
 
 from vidstyle import __version__
 from vidstyle.cli import main
+from vidstyle.media.preview import MARK
 
 
 @pytest.fixture
@@ -102,6 +103,10 @@ def test_a_saved_painting_model_renders_a_clip_without_seeking_a_training_frame(
     assert run(clip, "--model", model, "-o", tmp_path / "x.mp4", "--train-frame", "#40", "--device", "cpu") != 0
     assert len(seeks) == 1 and "#40 is past the end" in capsys.readouterr().err
     assert not (tmp_path / "x.mp4").exists()
+    # and for a preview: its note names the network the model was trained with, not "-"
+    assert run(clip, "--model", model, "--style", style_path, "--preview-only", "-o", tmp_path / "y.mp4", "-q") == 0
+    with Image.open(tmp_path / "y_preview.png") as sheet:
+        assert sheet.text[MARK] == "strength 1, loss network pyramid"
 
 
 def _error(capsys, *args):

@@ -116,3 +116,14 @@ def test_eval_frames_option_limits_the_work(tmp_path, style_path, capsys):
     src = make_clip(tmp_path / "a.mp4", frames=8)
     assert main(["eval", str(src), str(src), "--style", str(style_path), "--json", "--frames", "3"]) == 0
     assert json.loads(capsys.readouterr().out)["frames"] == 3
+
+
+def test_the_style_distance_alone_is_the_one_evaluate_reports(tmp_path, style_path):
+    from vidstyle.quality.evaluate import STYLE_FRAMES, evaluate, style_distance
+
+    clip = make_clip(tmp_path / "a.mp4", frames=3 * STYLE_FRAMES + 2)  # every third frame graded, not the last ones
+    for frames in (None, 5):
+        whole = evaluate(clip, clip, style_path, frames=frames, loss_network="pyramid").style_distance
+        assert style_distance(clip, style_path, frames=frames, loss_network="pyramid") == pytest.approx(whole, rel=1e-6)
+    first_only = style_distance(clip, style_path, frames=1, loss_network="pyramid")
+    assert first_only != pytest.approx(style_distance(clip, style_path, loss_network="pyramid"), rel=1e-3)

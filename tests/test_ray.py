@@ -8,7 +8,6 @@ import sys
 import textwrap
 import threading
 import time
-from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
@@ -16,7 +15,6 @@ from types import SimpleNamespace
 import cv2
 import numpy as np
 import pytest
-import torch
 from support import REPO, SAMPLES, leftovers, make_clip, pictures, read_clip
 
 from vidstyle.media.synthetic import pan_over
@@ -26,6 +24,7 @@ ray = pytest.importorskip("ray")
 from vidstyle.cluster.connect import INSTALL, check_nodes, import_ray  # noqa: E402 - after the skip
 from vidstyle.cluster.driver import stylize_on_ray  # noqa: E402
 from vidstyle.config import CarryConfig, EncodeConfig, RunConfig, TrainConfig  # noqa: E402
+from vidstyle.devices import cpu_threads  # noqa: E402
 from vidstyle.errors import InputError, VidstyleError  # noqa: E402
 from vidstyle.pipeline import stylize_paths  # noqa: E402
 from vidstyle.reporting import Reporter  # noqa: E402
@@ -46,18 +45,6 @@ def hidden(folder: Path) -> list[str]:
     return leftovers(folder) + sorted(p.name for p in folder.rglob(".*"))
 
 
-@contextmanager
-def one_thread():
-    threads = torch.get_num_threads(), cv2.getNumThreads()
-    torch.set_num_threads(1)
-    cv2.setNumThreads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads[0])
-        cv2.setNumThreads(threads[1])
-
-
 def test_a_batch_of_three_clips_as_the_one_machine_run_writes_it(cluster, tmp_path, capsys):
     clips = [make_clip(tmp_path / f"c{i}.mp4", frames=12 + 4 * i) for i in range(3)]
     (tmp_path / "ray").mkdir()
@@ -65,7 +52,7 @@ def test_a_batch_of_three_clips_as_the_one_machine_run_writes_it(cluster, tmp_pa
     # Lossless, so that the pictures compare (x264 at crf 18 is not bit-reproducible from run to run here,
     # one-machine runs included); one thread, as each task (1 CPU) runs torch and OpenCV: the same arithmetic.
     config = replace(CONFIG, encode=EncodeConfig(crf=0))
-    with one_thread():
+    with cpu_threads(1):
         results = stylize_on_ray(clips, config, Reporter(), out_dir=tmp_path / "ray")
         assert [r.ok for r in results] == [True] * 3, results
         assert "3 input(s) on Ray" in capsys.readouterr().err  # the one bar
@@ -141,7 +128,7 @@ def test_a_clip_split_into_segments_equals_the_plain_run(cluster, tmp_path, caps
     clip = make_clip(tmp_path / "pan.mp4", frames=100, audio_streams=2,
                      painter=lambda width, height, i: pan_over(photo, width, height, i / 99))  # real motion
     config = replace(CONFIG, encode=EncodeConfig(crf=0), preview=False)  # lossless: the pictures compare
-    with one_thread():
+    with cpu_threads(1):
         stylize_paths([clip], config, Reporter(quiet=True), output=tmp_path / "plain.mp4")
         [result] = stylize_on_ray([clip], config, Reporter(), output=tmp_path / "ray.mp4", segment_frames=50)
     assert result.ok and "; 2 segments)" in capsys.readouterr().err
@@ -163,7 +150,7 @@ def test_a_photoreal_model_renders_in_segments_as_on_one_machine(cluster, tmp_pa
     stylize_paths([clip], photoreal, Reporter(quiet=True), output=tmp_path / "train.mp4")
     config = RunConfig(model_path=str(model), style=photoreal.style, device="cpu",  # the style: for the preview
                        encode=EncodeConfig(crf=0))  # no --photoreal: the model says
-    with one_thread():
+    with cpu_threads(1):
         stylize_paths([clip], replace(config, preview=False), Reporter(quiet=True), output=tmp_path / "plain.mp4")
         [result] = stylize_on_ray([clip], config, Reporter(), output=tmp_path / "ray.mp4", segment_frames=48)
     assert result.ok and "; 2 segments)" in capsys.readouterr().err

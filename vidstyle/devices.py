@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 
 import torch
 
@@ -57,3 +58,28 @@ def dtype_of(precision: str) -> torch.dtype:
     if precision not in _DTYPES:
         raise VidstyleError(f"{option('precision')} {precision} is unknown; use one of auto, {', '.join(_DTYPES)}")
     return _DTYPES[precision]
+
+
+def set_cpu_threads(threads: int) -> tuple[int, int]:
+    """torch's and OpenCV's CPU threads set to ``threads``; returns what they were."""
+    import cv2
+
+    before = torch.get_num_threads(), cv2.getNumThreads()
+    torch.set_num_threads(threads)
+    cv2.setNumThreads(threads)
+    return before
+
+
+@contextlib.contextmanager
+def cpu_threads(threads: int) -> Iterator[None]:
+    """torch and OpenCV on ``threads`` CPU threads inside the block, as before after it: what a
+    Ray task of that many CPUs runs on (cluster/tasks.py), so that one machine can render the
+    same bytes to compare with."""
+    torch_threads, cv2_threads = set_cpu_threads(threads)
+    try:
+        yield
+    finally:
+        import cv2
+
+        torch.set_num_threads(torch_threads)
+        cv2.setNumThreads(cv2_threads)

@@ -244,7 +244,8 @@ def write_preview(job: Job, session: StyleSession, frame: np.ndarray, treatment:
     if session.lut is not None:
         note = f"LUT {Path(session.config.lut).name}"
     else:
-        network = session.network.name if session.network else "-"
+        trained = session.model_info or {}  # a loaded model, or one a worker was handed, says what it was trained with
+        network = session.network.name if session.network else trained.get("loss_network") or "-"
         kind = "photoreal look" if session.photoreal else f"strength {session.plan.train.strength:g}"
         note = f"{kind}, loss network {network}"
     with atomic_output(path) as temp:

@@ -103,14 +103,13 @@ class _SegmentFeed:
 
 def use_task_cpus() -> int:
     """Set torch's and OpenCV's threads to the CPUs Ray gave this task; returns that number."""
-    import cv2
     import ray
-    import torch
+
+    from vidstyle.devices import set_cpu_threads
 
     cpus = ray.get_runtime_context().get_assigned_resources().get("CPU", 1.0)
     threads = max(1, int(cpus))
-    torch.set_num_threads(threads)
-    cv2.setNumThreads(threads)
+    set_cpu_threads(threads)
     return threads
 
 

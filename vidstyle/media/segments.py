@@ -20,6 +20,7 @@ Torch-free: the renderer comes from the caller.
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import os
 from collections.abc import Iterator
@@ -230,7 +231,8 @@ def join(segments: list[Segment], clip: VideoSource, temp: Path, suffix: str, wa
             video.time_base = clip.info.time_base  # as the one-machine run's encoder sets it
             audio = audio_passthroughs(output, list(source.streams.audio), warn, strict)
             kept = [stream for stream in source.streams.audio if stream.index in audio]
-            packets = heapq.merge(_video_packets(segments, clip.info.time_base, template.codec_context.extradata),
+            packets = heapq.merge(_video_packets(segments, first, clip.info.time_base,
+                                                 template.codec_context.extradata),
                                   _audio_packets(source, kept), key=lambda item: item[0])
             written = 0
             for _, packet in packets:
@@ -251,17 +253,18 @@ def join(segments: list[Segment], clip: VideoSource, temp: Path, suffix: str, wa
     return written
 
 
-def _video_packets(segments: list[Segment], time_base: Fraction,
+def _video_packets(segments: list[Segment], first, time_base: Fraction,
                    extradata: bytes | None) -> Iterator[tuple[float, av.Packet]]:
-    """Every segment's video packets in order, keyed by their decoding time in seconds.
+    """Every segment's video packets in order, keyed by their decoding time in seconds (the
+    first segment's from ``first``, open already, the others' opened in turn).
 
     A segment file may give its timestamps back shifted by a constant (MOV's edit list is kept in
     milliseconds: a segment that starts at 20521/30000 s came back at 20520): each segment's
     first packet, its first frame, is put back at the segment's source pts and the rest moved
     with it. A dts that would not increase across a seam is moved up to the last one + 1."""
     last_dts = None
-    for segment in segments:
-        with av.open(ffmpeg_path(segment.path)) as container:
+    for index, segment in enumerate(segments):
+        with contextlib.nullcontext(first) if index == 0 else av.open(ffmpeg_path(segment.path)) as container:
             stream = container.streams.video[0]
             if stream.codec_context.extradata != extradata:
                 raise VideoError(f"segment {segment.path.name} was encoded with other settings than the first; "

@@ -76,7 +76,7 @@ class StyleDistance:
     trained with, so that no design grades itself."""
 
     def __init__(self, style_rgb: np.ndarray, network: LossNetwork, device: torch.device) -> None:
-        self.losses = build_losses(network, style_rgb, TrainConfig(), device)
+        self.losses = build_losses(network, style_rgb, TrainConfig().for_device(device.type), device)
         self.network = network.name
         self.device = device
 
@@ -84,6 +84,25 @@ class StyleDistance:
         small = resize_long_side(rgb, STYLE_SIZE)
         with torch.inference_mode():
             return float(self.losses(*small.shape[:2]).style_distance(to_tensor(small, self.device)))
+
+
+def _style_frames(total: int) -> set[int]:
+    """The indices of the frames whose style distance is measured: STYLE_FRAMES spread evenly."""
+    return set(range(0, total, max(1, total // STYLE_FRAMES))[:STYLE_FRAMES])
+
+
+def style_distance(clip: Path, style: Path, *, frames: int | None = None, loss_network: str = "auto",
+                   vgg_weights: str | None = None, device: torch.device | None = None) -> float:
+    """The style distance alone, on the frames `evaluate` grades: what a clip's own distance to
+    the style is, for the share of that gap a render closes (no flows, no other metrics)."""
+    info = reader.probe(clip)
+    graded = _style_frames(min(info.frames, frames) if frames else info.frames)
+    if not graded:
+        raise InputError(f"{clip.name} has no frames to evaluate")
+    network = resolve_loss_network(loss_network, vgg_weights)
+    distance = StyleDistance(load_image(style, role="style").rgb, network, device or torch.device("cpu"))
+    styles = [distance(rgb) for n, rgb in enumerate(reader.iter_rgb(clip, max(graded) + 1)) if n in graded]
+    return float(np.mean(styles))
 
 
 def evaluate(source: Path, styled: Path, style: Path, *, frames: int | None = None, loss_network: str = "auto",
@@ -98,7 +117,7 @@ def evaluate(source: Path, styled: Path, style: Path, *, frames: int | None = No
     total = min(info.frames, frames) if frames else info.frames
     network = resolve_loss_network(loss_network, vgg_weights, notice=reporter.notice)
     distance = StyleDistance(style_rgb, network, device or torch.device("cpu"))
-    every = max(1, total // STYLE_FRAMES)
+    graded = _style_frames(total)
     per_frame = max(1, COLOR_SAMPLES // max(1, total))
     flow = FlowEstimator()
     out_acc, in_acc = WarpAccumulator(), WarpAccumulator()
@@ -120,7 +139,7 @@ def evaluate(source: Path, styled: Path, style: Path, *, frames: int | None = No
             ssims.append(ssim(gray_float(out_f), gray_float(src_f)))
             lab_out.append(lab_pixels(out_f, per_frame, seed=n))
             lab_in.append(lab_pixels(src_f, per_frame, seed=n))
-            if (n - 1) % every == 0 and len(styles) < STYLE_FRAMES:
+            if n - 1 in graded:
                 styles.append(distance(out))
             bar.update(1)
     if n == 0:
