@@ -125,9 +125,9 @@ def test_untrusted_pixels_take_the_transform_of_their_own_colour_nearby():
     maps = np.zeros((12, 48, 48), np.float32)
     maps[:, :, :24] = 1.0
     maps[:, :, 24:] = 3.0
-    guide = np.zeros((48, 48, 3), np.float32)
-    guide[:, :24] = (0.8, 0.1, 0.1)
-    guide[:, 24:] = (0.15, 0.45, 0.15)
+    guide = np.zeros((48, 48, 3), np.uint8)
+    guide[:, :24] = (200, 25, 25)
+    guide[:, 24:] = (40, 115, 40)
     weight = np.ones((48, 48), np.float32)
     weight[12:36, 16:32] = 0.0
     plain = fill_untrusted(maps * weight, weight)
@@ -136,6 +136,16 @@ def test_untrusted_pixels_take_the_transform_of_their_own_colour_nearby():
     assert np.abs(plain[hole_red] - 1.0).max() > 0.5 and np.abs(plain[hole_green] - 3.0).max() > 0.5
     assert np.abs(by_colour[hole_red] - 1.0).max() < 0.05 and np.abs(by_colour[hole_green] - 3.0).max() < 0.05
     assert np.array_equal(by_colour[:, weight > 0], maps[:, weight > 0])  # trusted pixels keep their own
+    # a hole at the frame's edge, wider than a window, beside nothing trusted of its colour: the
+    # windows that reach past the edge find nothing there, and the fill stays within the frame's values
+    weight = np.ones((96, 96), np.float32)
+    weight[0:40, 30:60] = 0.0
+    guide = np.zeros((96, 96, 3), np.uint8)
+    guide[:, :48] = (200, 25, 25)
+    guide[:, 48:] = (40, 115, 40)
+    maps = np.where(np.arange(96) < 48, 1.0, 3.0).astype(np.float32)[None, None].repeat(96, 1).repeat(12, 0)
+    edge = fill_untrusted(maps * weight, weight, guide)
+    assert np.isfinite(edge).all() and edge.min() >= 1.0 - 1e-4 and edge.max() <= 3.0 + 1e-4
 
 
 def test_keyframes_option(tmp_path, style_path, capsys):

@@ -119,7 +119,10 @@ def test_eval_frames_option_limits_the_work(tmp_path, style_path, capsys):
 
 
 def test_the_style_distance_alone_is_the_one_evaluate_reports(tmp_path, style_path):
-    from vidstyle.quality.evaluate import STYLE_FRAMES, evaluate, style_distance
+    from vidstyle.quality.evaluate import STYLE_FRAMES, _style_frames, evaluate, style_distance
+
+    assert STYLE_FRAMES == 8 and _style_frames(26) == {0, 3, 6, 9, 12, 15, 18, 21} and _style_frames(5) == set(range(5))
+    assert _style_frames(0) == set(range(8))  # a container that does not say: the first frames, as before
 
     clip = make_clip(tmp_path / "a.mp4", frames=3 * STYLE_FRAMES + 2)  # every third frame graded, not the last ones
     for frames in (None, 5):

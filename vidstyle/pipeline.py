@@ -225,7 +225,7 @@ def run_job(job: Job, session: StyleSession) -> str:
     cfg = session.config
     preview = (session.style_rgb is not None or session.lut is not None) and wants_preview(job, cfg)
     with job.source:
-        if preview or cfg.save_lut is not None or cfg.train_frame is not None or session.needs_frame():
+        if session.needs_frame(preview):
             chosen = training_frames(job.source, cfg.train_frame, session.plan.train.finetune_frames)
             treatment = session.treatment(chosen.frame, chosen.extra)
             session.save_lut_once(treatment, chosen.frame)

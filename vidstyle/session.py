@@ -99,10 +99,13 @@ class StyleSession:
         """Whether a job's training frame is needed to train or fine-tune the model."""
         return self.lut is None and (self._base is None or self.plan.train.finetune_frames > 0)
 
-    def needs_frame(self) -> bool:
-        """Whether `treatment` needs the job's training frame (a model at hand that paints, or a
-        LUT, does not: the frame is then decoded only for a preview or a baked LUT)."""
-        return self.trains() or (self.lut is None and self.photoreal)
+    def needs_frame(self, preview: bool = False) -> bool:
+        """Whether a job's training frame must be read: to train or fine-tune, to fit a photoreal
+        grade, for a ``preview``, a LUT still to bake, or because the user named it (it is checked
+        then). A painting model at hand, or a LUT, needs none to render."""
+        cfg = self.config
+        return (preview or cfg.train_frame is not None or (cfg.save_lut is not None and not self._lut_saved)
+                or self.trains() or (self.lut is None and self.photoreal))
 
     def treatment(self, frame: np.ndarray | None, extra_frames: list[np.ndarray] | None = None) -> Treatment:
         """What a job whose training frame is ``frame`` applies to its frames: the LUT given;

@@ -120,7 +120,7 @@ def _style_model(ray, config: RunConfig, reporter: Reporter, jobs: list, gpu: bo
     session = StyleSession(config, reporter, model=generator, model_info=info)
     session.prepare()
     frame = None
-    if session.trains() or config.save_lut or config.train_frame is not None:  # a model at hand needs no frame
+    if session.needs_frame():  # a painting model at hand needs none
         for job in jobs:
             try:
                 with job.source:

@@ -175,7 +175,7 @@ def prepare_clip(job: Job, model, model_info: dict | None, style_rgb: np.ndarray
         session = _session(config, reporter, model, model_info, style_rgb)
         preview = (style_rgb is not None or session.lut is not None) and wants_preview(job, config)
         frame = None
-        if preview or config.train_frame is not None or session.needs_frame():  # a named frame is checked
+        if session.needs_frame(preview):
             with job.source as clip:
                 frame = training_frames(clip, config.train_frame).frame
         treatment = session.treatment(frame)

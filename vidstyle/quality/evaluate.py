@@ -87,8 +87,9 @@ class StyleDistance:
 
 
 def _style_frames(total: int) -> set[int]:
-    """The indices of the frames whose style distance is measured: STYLE_FRAMES spread evenly."""
-    return set(range(0, total, max(1, total // STYLE_FRAMES))[:STYLE_FRAMES])
+    """The indices of the frames whose style distance is measured: STYLE_FRAMES spread evenly
+    over ``total``, or the first STYLE_FRAMES where the container does not say how many it holds (0)."""
+    return set(range(0, total or STYLE_FRAMES, max(1, total // STYLE_FRAMES))[:STYLE_FRAMES])
 
 
 def style_distance(clip: Path, style: Path, *, frames: int | None = None, loss_network: str = "auto",
@@ -97,11 +98,11 @@ def style_distance(clip: Path, style: Path, *, frames: int | None = None, loss_n
     the style is, for the share of that gap a render closes (no flows, no other metrics)."""
     info = reader.probe(clip)
     graded = _style_frames(min(info.frames, frames) if frames else info.frames)
-    if not graded:
-        raise InputError(f"{clip.name} has no frames to evaluate")
     network = resolve_loss_network(loss_network, vgg_weights)
     distance = StyleDistance(load_image(style, role="style").rgb, network, device or torch.device("cpu"))
     styles = [distance(rgb) for n, rgb in enumerate(reader.iter_rgb(clip, max(graded) + 1)) if n in graded]
+    if not styles:
+        raise InputError(f"{clip.name} has no frames to evaluate")
     return float(np.mean(styles))
 
 

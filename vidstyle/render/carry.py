@@ -16,7 +16,7 @@ to the frame's own content keeps its edges and follows whatever the flow got wro
 How well the motion explains a pixel is judged on colour, not grey (a red ball crossing a green
 field of the same grey explains the field in grey, and trailed its look over it). Where neither
 keyframe's motion can be trusted (newly revealed areas, occlusions), the transform comes from
-trusted pixels of the pixel's own colour nearby (a weighted guided regression, `fill_untrusted`),
+trusted pixels of the pixel's own colour nearby (a weighted guided regression, `_fill_by_colour`),
 else from the nearest trusted neighbourhood (a push-pull fill). Where carrying fails as a
 whole — a scene cut, or too little of the frame explained by the motion — that frame becomes a
 keyframe. Frames wait for their next keyframe at most ``interval`` frames: memory is bounded.
@@ -148,7 +148,7 @@ class KeyframeCarrier(Renderer[Look]):
                 continue
             later = (waiting.small, carried.flow)
             done.append(_blend(waiting.maps, (1.0 - alpha) * waiting.trust, carried.maps, alpha * carried.trust,
-                               waiting.small.rgb.astype(np.float32) / 255.0))
+                               waiting.small.rgb))
         frames = [(w.small, w.step, look) for w, look in zip(self._waiting, reversed(done), strict=True)]
         self._waiting = []
         return self._smoothed([*frames, (small, step, output)])
@@ -216,7 +216,7 @@ class KeyframeCarrier(Renderer[Look]):
 
     def _unstretched(self, flow: np.ndarray) -> np.ndarray:
         """(h, w) in [0, 1]: low where the flow fans out behind a moving object (flow.stretch),
-        which the grey residual cannot see in a flat area: carried along it, a look streaks."""
+        which the colour residual cannot see in a flat area: carried along it, a look streaks."""
         return np.exp(-((stretch(flow) / self.config.stretch) ** 2))
 
     def _small(self, rgb: np.ndarray) -> _Small:
@@ -290,7 +290,7 @@ def _blend(maps0: np.ndarray, w0: np.ndarray, maps1: np.ndarray, w1: np.ndarray,
            guide: np.ndarray | None = None) -> np.ndarray:
     """Per-pixel weighted mean of two carried looks. Where neither is trusted (newly revealed
     areas), the transform comes from trusted pixels nearby, of the same colour in ``guide`` (the
-    frame at the working resolution, float 0-1; `fill_untrusted`), and the detail fades out:
+    frame at the working resolution, uint8 RGB; `fill_untrusted`), and the detail fades out:
     strokes pulled in from a neighbourhood would be streaks."""
     weight = w0 + w1
     out = np.multiply(maps0, w0)  # the weighted sum, in place (15 planes: temporaries cost more than the sums)
@@ -330,7 +330,7 @@ def fill_untrusted(weighted: np.ndarray, weight: np.ndarray, guide: np.ndarray |
                    floor: float = 0.05) -> np.ndarray:
     """``weighted / weight`` where the weight is enough; elsewhere the weighted mean over ever
     larger neighbourhoods (a pyramid: halve until the coarse level has weight everywhere). With
-    ``guide`` (the frame's colours, (h, w, 3) float32 in 0-1), what trusted pixels *of the
+    ``guide`` (the frame's colours, (h, w, 3) uint8 RGB), what trusted pixels *of the
     pixel's own colour* nearby have (`_fill_by_colour`): a neighbourhood's mean would hand the
     look of a moving red ball to the green field it uncovers."""
     if float(weight.min()) >= floor:
@@ -375,6 +375,7 @@ def _fill_by_colour(weighted: np.ndarray, weight: np.ndarray, guide: np.ndarray,
     ys, xs = np.nonzero(weight < floor)
     if not len(ys):
         return
+    guide = guide.astype(np.float32) / 255.0
     h, w = weight.shape
     size = (max(2, w // FILL_CELL), max(2, h // FILL_CELL))
     cells = cv2.resize(weight, size, interpolation=cv2.INTER_AREA)
@@ -384,8 +385,11 @@ def _fill_by_colour(weighted: np.ndarray, weight: np.ndarray, guide: np.ndarray,
     maps = _resize(weighted, size, cv2.INTER_AREA) * inverse  # (12, h2, w2)
     trusted = cells > 1e-3
     window = (2 * FILL_RADIUS + 1,) * 2
-    low = cv2.erode(np.where(trusted, maps, np.inf).transpose(1, 2, 0).copy(), np.ones(window, np.uint8))
-    high = cv2.dilate(np.where(trusted, maps, -np.inf).transpose(1, 2, 0).copy(), np.ones(window, np.uint8))
+    kernel = np.ones(window, np.uint8)  # replicated borders: OpenCV's default pads with ±FLT_MAX, not ±inf
+    low = cv2.erode(np.where(trusted, maps, np.inf).transpose(1, 2, 0).copy(), kernel,
+                    borderType=cv2.BORDER_REPLICATE)
+    high = cv2.dilate(np.where(trusted, maps, -np.inf).transpose(1, 2, 0).copy(), kernel,
+                      borderType=cv2.BORDER_REPLICATE)
 
     # the points' cells (bilinear corners) and the few cells they touch
     cx = ((xs + 0.5) * (size[0] / w) - 0.5).astype(np.float32).clip(0, size[0] - 1)
@@ -421,7 +425,7 @@ def _fill_by_colour(weighted: np.ndarray, weight: np.ndarray, guide: np.ndarray,
     # within the window's trusted range (nearest cell): a colour the window lacks is not extrapolated far
     near_y, near_x = np.rint(cy).astype(np.int32), np.rint(cx).astype(np.int32)
     lo, hi = low[near_y, near_x], high[near_y, near_x]
-    known = np.isfinite(lo).all(axis=1, keepdims=True)
+    known = (np.isfinite(lo) & (lo <= hi)).all(axis=1, keepdims=True)
     fit = np.where(known, np.clip(fit, np.where(known, lo, 0), np.where(known, hi, 0)), 0.0)
     keep = point[:, -1:] * known
     filled[:, ys, xs] = (keep * fit + (1.0 - keep) * filled[:, ys, xs].T).T
