@@ -222,20 +222,28 @@ JOB_TYPES: tuple[type[Job], ...] = (VideoJob, ImageJob, FolderJob)
 
 def run_job(job: Job, session: StyleSession) -> str:
     """Train (or reuse) the style model on the job's training frames, write the preview, render."""
-    cfg = session.config
-    preview = (session.style_rgb is not None or session.lut is not None) and wants_preview(job, cfg)
     with job.source:
-        if session.needs_frame(preview):
-            chosen = training_frames(job.source, cfg.train_frame, session.plan.train.finetune_frames)
-            treatment = session.treatment(chosen.frame, chosen.extra)
-            session.save_lut_once(treatment, chosen.frame)
-            if preview:
-                write_preview(job, session, chosen.frame, treatment)
-        else:  # a model at hand that paints, nothing to preview or check: no frame to seek and decode
-            treatment = session.treatment(None)
-        if cfg.preview_only:
+        treatment = prepare_job(job, session)
+        if session.config.preview_only:
             return "preview only"
         return job.render(treatment, session)
+
+
+def prepare_job(job: Job, session: StyleSession) -> Treatment:
+    """The job's treatment, from its training frame(s) where one is needed (the model trained on
+    it, or a photoreal grade fitted), the look baked into a LUT and the preview written where the
+    run asks: what a render starts from, on one machine or before a clip's segments on a cluster.
+    ``job.source`` is open."""
+    cfg = session.config
+    preview = (session.style_rgb is not None or session.lut is not None) and wants_preview(job, cfg)
+    if not session.needs_frame(preview):  # a model at hand that paints, nothing to preview or check
+        return session.treatment(None)
+    chosen = training_frames(job.source, cfg.train_frame, session.plan.train.finetune_frames)
+    treatment = session.treatment(chosen.frame, chosen.extra)
+    session.save_lut_once(treatment, chosen.frame)
+    if preview:
+        write_preview(job, session, chosen.frame, treatment)
+    return treatment
 
 
 def write_preview(job: Job, session: StyleSession, frame: np.ndarray, treatment: Treatment) -> None:

@@ -96,8 +96,8 @@ class StyleSession:
 
     # -- what a job applies --------------------------------------------------------------
     def trains(self) -> bool:
-        """Whether a job's training frame is needed to train or fine-tune the model."""
-        return self.lut is None and (self._base is None or self.plan.train.finetune_frames > 0)
+        """Whether the model is still to be trained (on the first job's training frame)."""
+        return self.lut is None and self._base is None
 
     def needs_frame(self, preview: bool = False) -> bool:
         """Whether a job's training frame must be read: to train or fine-tune, to fit a photoreal
@@ -105,7 +105,7 @@ class StyleSession:
         then). A painting model at hand, or a LUT, needs none to render."""
         cfg = self.config
         return (preview or cfg.train_frame is not None or (cfg.save_lut is not None and not self._lut_saved)
-                or self.trains() or (self.lut is None and self.photoreal))
+                or self.trains() or (self.lut is None and (self.photoreal or self.plan.train.finetune_frames > 0)))
 
     def treatment(self, frame: np.ndarray | None, extra_frames: list[np.ndarray] | None = None) -> Treatment:
         """What a job whose training frame is ``frame`` applies to its frames: the LUT given;

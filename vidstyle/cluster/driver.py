@@ -120,7 +120,7 @@ def _style_model(ray, config: RunConfig, reporter: Reporter, jobs: list, gpu: bo
     session = StyleSession(config, reporter, model=generator, model_info=info)
     session.prepare()
     frame = None
-    if session.needs_frame():  # a painting model at hand needs none
+    if session.trains() or config.save_lut:  # the frame a model is trained on here, or a LUT is baked from
         for job in jobs:
             try:
                 with job.source:

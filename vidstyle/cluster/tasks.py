@@ -164,8 +164,7 @@ def prepare_clip(job: Job, model, model_info: dict | None, style_rgb: np.ndarray
     """What a split clip's segments share, done once before them: its training frame read, its
     preview written (as the one-machine run does before rendering) and, for a photoreal look,
     the grade fitted on that frame (``treatment``; every segment applies the same one)."""
-    from vidstyle.media.sources import training_frames
-    from vidstyle.pipeline import wants_preview, write_preview
+    from vidstyle.pipeline import prepare_job
 
     use_task_cpus()
     clear_partials(preview_path(job.output))
@@ -173,14 +172,8 @@ def prepare_clip(job: Job, model, model_info: dict | None, style_rgb: np.ndarray
     start = time.perf_counter()
     try:
         session = _session(config, reporter, model, model_info, style_rgb)
-        preview = (style_rgb is not None or session.lut is not None) and wants_preview(job, config)
-        frame = None
-        if session.needs_frame(preview):
-            with job.source as clip:
-                frame = training_frames(clip, config.train_frame).frame
-        treatment = session.treatment(frame)
-        if preview:
-            write_preview(job, session, frame, treatment)
+        with job.source:
+            treatment = prepare_job(job, session)
     except VidstyleError as exc:
         return Outcome(False, error=exc, notes=reporter.notes, seconds=time.perf_counter() - start)
     return Outcome(True, notes=reporter.notes, seconds=time.perf_counter() - start,

@@ -92,14 +92,22 @@ def _style_frames(total: int) -> set[int]:
     return set(range(0, total or STYLE_FRAMES, max(1, total // STYLE_FRAMES))[:STYLE_FRAMES])
 
 
+def _grader(clip: Path, style_rgb: np.ndarray, frames: int | None, loss_network: str, vgg_weights: str | None,
+            device: torch.device | None, notice=lambda message: None) -> tuple[int, set[int], StyleDistance]:
+    """What `evaluate` and `style_distance` both set up: the clip's frame count (``frames`` at
+    most), the frames whose style distance is graded, and the grader."""
+    info = reader.probe(clip)
+    total = min(info.frames, frames) if frames else info.frames
+    network = resolve_loss_network(loss_network, vgg_weights, notice=notice)
+    return total, _style_frames(total), StyleDistance(style_rgb, network, device or torch.device("cpu"))
+
+
 def style_distance(clip: Path, style: Path, *, frames: int | None = None, loss_network: str = "auto",
                    vgg_weights: str | None = None, device: torch.device | None = None) -> float:
     """The style distance alone, on the frames `evaluate` grades: what a clip's own distance to
     the style is, for the share of that gap a render closes (no flows, no other metrics)."""
-    info = reader.probe(clip)
-    graded = _style_frames(min(info.frames, frames) if frames else info.frames)
-    network = resolve_loss_network(loss_network, vgg_weights)
-    distance = StyleDistance(load_image(style, role="style").rgb, network, device or torch.device("cpu"))
+    _, graded, distance = _grader(clip, load_image(style, role="style").rgb, frames, loss_network, vgg_weights,
+                                  device)
     styles = [distance(rgb) for n, rgb in enumerate(reader.iter_rgb(clip, max(graded) + 1)) if n in graded]
     if not styles:
         raise InputError(f"{clip.name} has no frames to evaluate")
@@ -114,11 +122,7 @@ def evaluate(source: Path, styled: Path, style: Path, *, frames: int | None = No
     start = time.perf_counter()
     reporter = reporter or Reporter(quiet=True)
     style_rgb = load_image(style, role="style").rgb
-    info = reader.probe(source)
-    total = min(info.frames, frames) if frames else info.frames
-    network = resolve_loss_network(loss_network, vgg_weights, notice=reporter.notice)
-    distance = StyleDistance(style_rgb, network, device or torch.device("cpu"))
-    graded = _style_frames(total)
+    total, graded, distance = _grader(source, style_rgb, frames, loss_network, vgg_weights, device, reporter.notice)
     per_frame = max(1, COLOR_SAMPLES // max(1, total))
     flow = FlowEstimator()
     out_acc, in_acc = WarpAccumulator(), WarpAccumulator()

@@ -93,8 +93,6 @@ class KeyframeCarrier(Renderer[Look]):
         self._shown: tuple[_Small, np.ndarray] | None = None  # the last frame handed back, and its look
         self._count = 0
         self.keyframes = 0  # how many frames the generator ran on (for reports and tests)
-        # the weight of the previous frame's look in `_smoothed`: for the transform, then the detail
-        self._strength = (config.smoothing, config.detail_smoothing)
 
     def submit(self, frames: list[np.ndarray]) -> list[Look]:
         out: list[Look] = []
@@ -157,7 +155,7 @@ class KeyframeCarrier(Renderer[Look]):
         """The looks of consecutive frames, each blended with the look before it warped along
         the step between them, where that step is trusted: the stabilizer's job, done on the
         working-resolution transform (cheap) instead of full-resolution pixels."""
-        strength, detail_strength = self._strength
+        strength, detail_strength = self.config.smoothing, self.config.detail_smoothing
         out = []
         for small, step, look in frames:
             if self._shown is not None and step is not None and (strength or detail_strength):
@@ -242,22 +240,26 @@ def apply_maps(maps: np.ndarray, rgb: np.ndarray) -> np.ndarray:
     einsum 44 for 12 (it runs in the encoder thread, on numpy frames)."""
     height, width = rgb.shape[:2]
     size = (width, height)
-    if len(maps) > TRANSFORM:  # the detail joins the offsets before upsampling (bilinear is linear): 12 planes
-        maps = np.concatenate([maps[:9], maps[9:TRANSFORM] + maps[TRANSFORM:]])
+    full = maps.shape[1:] == (height, width)  # off the fast path the look is at the frame's size: no copies
 
     def plane(index: int, dst: np.ndarray) -> np.ndarray:
-        """Plane ``index`` at the frame's size, written into ``dst``."""
-        if maps.shape[1:] == (height, width):
-            np.copyto(dst, maps[index])
-            return dst
-        return cv2.resize(maps[index], size, dst=dst, interpolation=cv2.INTER_LINEAR)
+        """Matrix plane ``index`` at the frame's size (upsampled into ``dst``)."""
+        return maps[index] if full else cv2.resize(maps[index], size, dst=dst, interpolation=cv2.INTER_LINEAR)
+
+    def offset(o: int) -> np.ndarray:
+        """Channel ``o``'s offset with the detail (if any) added before upsampling (bilinear is
+        linear), at the frame's size, in a fresh array."""
+        sum_ = maps[9 + o] + maps[TRANSFORM + o] if len(maps) > TRANSFORM else maps[9 + o]
+        if full:
+            return sum_ if len(maps) > TRANSFORM else sum_.copy()
+        return cv2.resize(sum_, size, interpolation=cv2.INTER_LINEAR)
 
     frame = [cv2.multiply(p, 1.0 / 255.0, dtype=cv2.CV_32F) for p in cv2.split(rgb)]
     up = np.empty((height, width), np.float32)
     term = np.empty((height, width), np.float32)
     out = []
     for o in range(3):
-        channel = plane(9 + o, np.empty((height, width), np.float32))
+        channel = offset(o)
         for i in range(3):
             cv2.multiply(plane(3 * o + i, up), frame[i], dst=term)
             cv2.add(channel, term, dst=channel)
@@ -425,7 +427,7 @@ def _fill_by_colour(weighted: np.ndarray, weight: np.ndarray, guide: np.ndarray,
     # within the window's trusted range (nearest cell): a colour the window lacks is not extrapolated far
     near_y, near_x = np.rint(cy).astype(np.int32), np.rint(cx).astype(np.int32)
     lo, hi = low[near_y, near_x], high[near_y, near_x]
-    known = (np.isfinite(lo) & (lo <= hi)).all(axis=1, keepdims=True)
-    fit = np.where(known, np.clip(fit, np.where(known, lo, 0), np.where(known, hi, 0)), 0.0)
+    known = np.isfinite(lo[:, :1])  # one trust mask for every plane: all finite (and low <= high) or none
+    fit = np.where(known, np.clip(fit, lo, hi), 0.0)  # (0 where unknown: keep is 0 there, and 0·inf is nan)
     keep = point[:, -1:] * known
     filled[:, ys, xs] = (keep * fit + (1.0 - keep) * filled[:, ys, xs].T).T
