@@ -5,7 +5,7 @@ import torch
 from torchvision.models.vgg import cfgs, make_layers
 
 from vidstyle.errors import WeightsError
-from vidstyle.model.vgg import hub_weights_path, load_vgg_features
+from vidstyle.model.vgg import VGG19_URL, _vgg19_layers, hub_weights_path, load_vgg_features
 
 LAYERS = ["conv1_1", "conv4_2", "conv5_1"]
 
@@ -20,6 +20,27 @@ def test_random_vgg_is_seeded_and_stops_at_conv5_1():
     assert len(a.body) == 30  # conv5_1 + its ReLU is index 29: nothing deeper runs
     assert not any(p.requires_grad for p in a.parameters())
     assert (fa["conv1_1"] >= 0).all()  # read after the ReLU
+
+
+def test_the_spelled_out_vgg19_is_torchvisions():
+    """vgg.py spells out torchvision's layer plan and weights URL (importing torchvision.models
+    costs seconds at every start): they must stay torchvision's."""
+    from torchvision.models import VGG19_Weights
+
+    ours, theirs = _vgg19_layers(), make_layers(cfgs["E"])
+    assert [repr(m) for m in ours] == [repr(m) for m in theirs]
+    assert {k: v.shape for k, v in ours.state_dict().items()} == {k: v.shape for k, v in theirs.state_dict().items()}
+    assert VGG19_Weights.IMAGENET1K_V1.url == VGG19_URL
+    assert hub_weights_path().name == "vgg19-dcbb9e9d.pth"
+
+
+def test_starting_the_cli_does_not_import_torchvision():
+    import subprocess
+    import sys
+
+    code = "import sys, vidstyle.cli, vidstyle.pipeline, vidstyle.model.lossnet; print('torchvision' in sys.modules)"
+    answer = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert answer.stdout.strip() == "False"
 
 
 class _Reference(torch.nn.Module):

@@ -31,7 +31,7 @@ from vidstyle.media.cube import Lut3D, read_cube, write_cube
 from vidstyle.media.images import LoadedImage, from_pil, load_image, to_pil
 from vidstyle.media.outputs import atomic_output, check_output
 from vidstyle.media.sources import ArraySource, checked_array, open_source, training_frames
-from vidstyle.model.checkpoint import Checkpoint, load_style_model, save_style_model
+from vidstyle.model.checkpoint import Checkpoint, TrainedFor, load_style_model, save_style_model
 from vidstyle.model.generator import HRNetGenerator
 from vidstyle.pipeline import JobResult, stylize_paths
 from vidstyle.render.renderer import Grading, LutGrading, Painting, baked_lut
@@ -56,14 +56,13 @@ class StyleModel:
     @property
     def photoreal(self) -> bool:
         """Trained for photoreal looks (``train(..., photoreal=True)``) rather than to paint."""
-        return bool(self.info.get("train", {}).get("photoreal"))
+        return TrainedFor.of(self.info).photoreal
 
     def _treatment(self, frame: np.ndarray, inference: InferenceConfig | None = None) -> Painting | Grading:
         stylizer = Stylizer(self.generator, inference)
         if not self.photoreal:
             return Painting(stylizer)
-        size = self.info.get("train", {}).get("train_size") or max(frame.shape[:2])
-        return Grading.fit(stylizer, frame, int(size))
+        return Grading.fit(stylizer, frame, TrainedFor.of(self.info).train_size or max(frame.shape[:2]))
 
     @property
     def device(self) -> torch.device:

@@ -17,7 +17,7 @@ from vidstyle.errors import InputError, option
 from vidstyle.media.cube import Lut3D, read_cube, write_cube
 from vidstyle.media.images import load_image, resize_long_side
 from vidstyle.media.outputs import atomic_output
-from vidstyle.model.checkpoint import Checkpoint, load_style_model, save_style_model
+from vidstyle.model.checkpoint import Checkpoint, TrainedFor, load_style_model, save_style_model
 from vidstyle.model.generator import HRNetGenerator
 from vidstyle.model.losses import LossesBySize, PerceptualLoss
 from vidstyle.model.lossnet import LossNetwork, build_losses, resolve_loss_network
@@ -46,8 +46,6 @@ class StyleSession:
         self.network: LossNetwork | None = None
         self._base = model.to(self.device) if model is not None else None
         self._losses: LossesBySize | None = None
-        self.photoreal = self.plan.train.photoreal  # or what a loaded model was trained for
-        self._grade_size = self.plan.train.train_size  # or the size a loaded photoreal model was trained at
         self.model_info: dict | None = None  # what the model was trained with, once it is at hand
         if model is not None and model_info is not None:
             self._adopt(model_info)
@@ -83,16 +81,24 @@ class StyleSession:
         self._losses = build_losses(self.network, self.style_rgb, self.plan.train, self.device)
 
     def _adopt(self, info: dict) -> None:
-        """What a trained model was trained for decides how it is applied: painting, or a
-        photoreal grade fitted at the size the model was trained at."""
-        trained = info.get("train", {})
-        if self.plan.train.photoreal and not trained.get("photoreal"):
+        """A model at hand: what it was trained for decides how it is applied (`photoreal`)."""
+        if self.plan.train.photoreal and not TrainedFor.of(info).photoreal:
             model = f"the style model {self.config.model_path}" if self.config.model_path else "this style model"
             raise InputError(f"{option('photoreal')}: {model} was trained to paint; train a photoreal one "
                              f"({option('photoreal')} with {option('style')} PHOTO)")
-        self.photoreal = bool(trained.get("photoreal"))
-        self._grade_size = int(trained.get("train_size") or self._grade_size)
         self.model_info = info
+
+    @property
+    def _trained_for(self) -> TrainedFor:
+        """The model's, once at hand; before that, what this run's plan will train."""
+        if self.model_info is not None:
+            return TrainedFor.of(self.model_info)
+        return TrainedFor(self.plan.train.photoreal, self.plan.train.train_size)
+
+    @property
+    def photoreal(self) -> bool:
+        """Whether the model grades (a photoreal look) rather than paints."""
+        return self._trained_for.photoreal
 
     # -- what a job applies --------------------------------------------------------------
     def trains(self) -> bool:
@@ -120,7 +126,7 @@ class StyleSession:
         stylizer = self.stylizer(self.model_for(frame, extra_frames))
         if not self.photoreal:
             return Painting(stylizer)
-        return Grading.fit(stylizer, frame, self._grade_size)
+        return Grading.fit(stylizer, frame, self._trained_for.train_size or self.plan.train.train_size)
 
     def save_lut_once(self, treatment: Treatment, frame: np.ndarray) -> None:
         """``config.save_lut``: the first job's look baked into a 33³ `.cube` (fitted from the

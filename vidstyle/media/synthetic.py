@@ -61,6 +61,8 @@ def _video_stream(out, width: int, height: int, rate: Fraction, time_base: Fract
     stream.time_base = time_base
     stream.codec_context.time_base = time_base
     stream.options = {"preset": preset, "crf": str(crf)}
+    stream.codec_context.thread_count = 1  # x264's frame threads made the bytes differ from run to run
+    # (measured: 1 of 3 encodes of the same 100 frames); test and benchmark clips must repeat
     if rotation:
         stream.set_display_rotation(rotation)
     return stream

@@ -25,6 +25,21 @@ class Checkpoint:
     info: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class TrainedFor:
+    """What a model's saved ``info`` says about how to apply it: a painting, or a photoreal
+    grade fitted at the size it was trained at (None where the info does not say)."""
+
+    photoreal: bool
+    train_size: int | None
+
+    @classmethod
+    def of(cls, info: dict[str, Any]) -> TrainedFor:
+        trained = info.get("train") or {}
+        size = trained.get("train_size")
+        return cls(photoreal=bool(trained.get("photoreal")), train_size=int(size) if size else None)
+
+
 def save_style_model(model: Checkpoint, path: Path) -> None:
     payload = {
         "format": FORMAT,

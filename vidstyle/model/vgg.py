@@ -1,6 +1,6 @@
 """The frozen VGG19 loss network: features returned by layer name, run only as deep as needed.
 
-Weights come the standard way (torchvision's ImageNet weights enum, cached in the torch hub
+Weights come the standard way (torchvision's ImageNet VGG19 file, cached in the torch hub
 folder), from a local state-dict file, or — for tests and smoke runs only, and only when asked
 for by name — from a seeded random initialisation. There is no silent fallback.
 """
@@ -20,11 +20,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torchvision.models import VGG19_Weights
-from torchvision.models.vgg import cfgs, make_layers
 from tqdm import tqdm
 
 from vidstyle.errors import WeightsError, printable
+
+# torchvision's vgg19 ("E" in torchvision.models.vgg.cfgs) and its ImageNet weights
+# (VGG19_Weights.IMAGENET1K_V1), spelled out: importing torchvision.models pulls in torch._dynamo,
+# ~2.7 s at every start on a 2-core laptop. tests/test_vgg.py checks both against torchvision.
+VGG19_PLAN: tuple[int | str, ...] = (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M",
+                                     512, 512, 512, 512, "M", 512, 512, 512, 512, "M")
+VGG19_URL = "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth"
 
 RANDOM = "random"
 RANDOM_SEED = 0  # the untrained VGG is the same in every run, so test results repeat
@@ -41,8 +46,7 @@ _CONV_INDEX = {
 
 def hub_weights_path() -> Path:
     """Where torchvision keeps the ImageNet VGG19 file once downloaded."""
-    url = VGG19_Weights.IMAGENET1K_V1.url
-    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(url)
+    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(VGG19_URL)
 
 
 class VGGFeatures(nn.Module):
@@ -147,7 +151,7 @@ def load_vgg_features(spec: str | None, layers: Iterable[str], *, progress: bool
 def _vgg19_features() -> nn.Sequential:
     """torchvision's vgg19 ``features`` with its own initialisation, without building the
     classifier (120M parameters that the loss network never uses)."""
-    features = make_layers(cfgs["E"], batch_norm=False)
+    features = _vgg19_layers()
     for module in features.modules():
         if isinstance(module, nn.Conv2d):
             nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
@@ -155,11 +159,25 @@ def _vgg19_features() -> nn.Sequential:
     return features
 
 
+def _vgg19_layers() -> nn.Sequential:
+    """torchvision's ``make_layers(cfgs["E"])``: the same modules at the same indices, so that
+    its state dicts load as they are."""
+    layers: list[nn.Module] = []
+    channels = 3
+    for width in VGG19_PLAN:
+        if width == "M":
+            layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
+        else:
+            layers += [nn.Conv2d(channels, int(width), kernel_size=3, padding=1), nn.ReLU(inplace=True)]
+            channels = int(width)
+    return nn.Sequential(*layers)
+
+
 def _random_features() -> nn.Sequential:
     """VGG19's layers with He-normal weights drawn from numpy's RandomState, whose stream is
     frozen across versions (torch's is not across devices and releases): the same network on
     every install."""
-    features = make_layers(cfgs["E"], batch_norm=False)
+    features = _vgg19_layers()
     rs = np.random.RandomState(RANDOM_SEED)
     with torch.no_grad():
         for module in features.modules():
@@ -173,9 +191,8 @@ def _random_features() -> nn.Sequential:
 
 
 def _missing_weights_message(reason: str) -> str:
-    weights = VGG19_Weights.IMAGENET1K_V1
     return (
-        f"VGG19 ImageNet weights are not available ({reason}). Download {weights.url} "
+        f"VGG19 ImageNet weights are not available ({reason}). Download {VGG19_URL} "
         f"and put it at {hub_weights_path()}, or pass --vgg-weights PATH "
         f"(a torchvision vgg19 state dict)"
     )
@@ -186,7 +203,7 @@ def _imagenet_state_dict(progress: bool, timeout: float) -> dict[str, torch.Tens
     path = hub_weights_path()
     if path.is_file():
         return _state_dict_from_file(path)
-    url = VGG19_Weights.IMAGENET1K_V1.url
+    url = VGG19_URL
     try:
         # Every connection has its own timeout (an offline machine that drops packets must not
         # hang forever), never the process-wide socket default that other threads share.
