@@ -60,13 +60,14 @@ def dtype_of(precision: str) -> torch.dtype:
     return _DTYPES[precision]
 
 
-def set_cpu_threads(threads: int) -> tuple[int, int]:
-    """torch's and OpenCV's CPU threads set to ``threads``; returns what they were."""
+def set_cpu_threads(threads: int, cv2_threads: int | None = None) -> tuple[int, int]:
+    """torch's CPU threads set to ``threads`` and OpenCV's to ``cv2_threads`` (default: the same);
+    returns what they were."""
     import cv2
 
     before = torch.get_num_threads(), cv2.getNumThreads()
     torch.set_num_threads(threads)
-    cv2.setNumThreads(threads)
+    cv2.setNumThreads(threads if cv2_threads is None else cv2_threads)
     return before
 
 
@@ -75,11 +76,8 @@ def cpu_threads(threads: int) -> Iterator[None]:
     """torch and OpenCV on ``threads`` CPU threads inside the block, as before after it: what a
     Ray task of that many CPUs runs on (cluster/tasks.py), so that one machine can render the
     same bytes to compare with."""
-    torch_threads, cv2_threads = set_cpu_threads(threads)
+    before = set_cpu_threads(threads)
     try:
         yield
     finally:
-        import cv2
-
-        torch.set_num_threads(torch_threads)
-        cv2.setNumThreads(cv2_threads)
+        set_cpu_threads(*before)

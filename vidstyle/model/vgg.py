@@ -25,8 +25,9 @@ from tqdm import tqdm
 from vidstyle.errors import WeightsError, printable
 
 # torchvision's vgg19 ("E" in torchvision.models.vgg.cfgs) and its ImageNet weights
-# (VGG19_Weights.IMAGENET1K_V1), spelled out: importing torchvision.models pulls in torch._dynamo,
-# ~2.7 s at every start on a 2-core laptop. tests/test_vgg.py checks both against torchvision.
+# (VGG19_Weights.IMAGENET1K_V1), spelled out: importing torchvision.models pulls in torch._dynamo
+# (1.1-2.7 s on a 2-core laptop), which a run with a saved model never needs otherwise (training imports
+# it anyway, through torch.optim). tests/test_vgg.py checks both against torchvision.
 VGG19_PLAN: tuple[int | str, ...] = (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M",
                                      512, 512, 512, 512, "M", 512, 512, 512, 512, "M")
 VGG19_URL = "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth"
