@@ -11,7 +11,7 @@ from vidstyle.errors import VidstyleError
 
 @pytest.mark.parametrize(("device", "batch", "precision", "channels_last", "steps"), [
     ("cpu", 1, "fp32", False, CPU_STEPS),
-    ("cuda", 4, "fp16", True, GPU_STEPS),
+    ("cuda", 4, "fp32", False, GPU_STEPS),  # stylizing: fp32 NCHW measured fastest on an H200
     ("mps", 4, "fp32", False, GPU_STEPS),  # a GPU for sizes and batches; 16-bit and channels-last are CUDA's
 ])
 def test_defaults_resolved_once_per_device(device, batch, precision, channels_last, steps):
@@ -19,7 +19,7 @@ def test_defaults_resolved_once_per_device(device, batch, precision, channels_la
     assert (inference.batch_size, inference.precision, inference.channels_last) == (batch, precision, channels_last)
     assert inference.for_device(device) == inference  # resolving twice changes nothing
     train = TrainConfig().for_device(device)
-    assert train.steps == steps and train.channels_last is channels_last
+    assert train.steps == steps and train.channels_last is (device == "cuda")  # training: CUDA channels-last
     assert train.precision == ("bf16" if device == "cuda" else "fp32")
     assert InferenceConfig().fast_for(720, 1280, device) is (device == "cpu")
 

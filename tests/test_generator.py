@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from vidstyle.config import GeneratorConfig
-from vidstyle.model.generator import Bottleneck, HRNetGenerator, count_parameters
+from vidstyle.model.generator import Bottleneck, HRNetGenerator, count_parameters, instance_norm_by_moments
 from vidstyle.model.train import build_generator
 
 
@@ -107,3 +107,16 @@ def test_factored_forward_needs_every_input_channel():
     block = Bottleneck(12, 8)
     with pytest.raises(AssertionError, match="cover the input channels"):
         block.forward_concat([torch.randn(1, 4, 8, 8), torch.randn(1, 4, 4, 4)])
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_instance_norm_by_moments_is_instance_norm(dtype):
+    """The CUDA inference path of the generator's InstanceNorm (per-channel moments) computes
+    what torch's instance norm does, in the input's dtype (moments in fp32)."""
+    x = (torch.randn(2, 16, 23, 31) * 3 + 1.5).to(dtype)
+    out = instance_norm_by_moments(x, 1e-5)
+    reference = torch.nn.functional.instance_norm(x.float(), eps=1e-5)
+    assert out.dtype == dtype and out.shape == x.shape
+    tolerance = 1e-5 if dtype == torch.float32 else 2e-2
+    assert (out.float() - reference).abs().max() < tolerance * reference.abs().max()
+    assert not torch.equal(out.float(), x.float())  # it did normalise

@@ -176,7 +176,7 @@ def _empty_is_none(ctx: click.Context, param: click.Parameter, value: str | None
                    "set-up), compile (torch.compile, 2.4x, ~27 s first compile), torch. auto: on a CPU the fastest "
                    "one the clip's keyframes repay.")
 @field_option("inference.precision", "--precision", type=click.Choice(PRECISIONS),
-              help="Generator arithmetic while stylizing: auto is fp16 on CUDA, fp32 on the CPU.")
+              help="Generator arithmetic while stylizing: auto is fp32 (measured fastest on CUDA too).")
 @field_option("encode.crf", "--crf", type=click.IntRange(0, 51), help="H.264 quality (lower is better).")
 @field_option("encode.preset", "--preset", type=click.Choice(X264_PRESETS), help="x264 speed preset.")
 @field_option("device", "--device", type=click.Choice(DEVICE_CHOICES))

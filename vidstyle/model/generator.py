@@ -24,6 +24,26 @@ def _conv(cin: int, cout: int, kernel: int = 3, stride: int = 1) -> nn.Conv2d:
     return nn.Conv2d(cin, cout, kernel, stride=stride, padding=kernel // 2)
 
 
+class InstanceNorm(nn.InstanceNorm2d):
+    """InstanceNorm2d (no affine, no running statistics) that, when stylizing on a CUDA GPU,
+    normalises by per-channel moments instead of cuDNN's instance norm (a batch norm over the
+    reshaped batch). Measured on an H200, the whole generator at 1920x1080, batch 4: 16.3 fps
+    with cuDNN's, 30.3 with moments (fp16, channels-last), 38.4 (fp32, NCHW). Training keeps
+    cuDNN's (moments' backward was slower there: 43.7 against 39.5 ms a step), and so does the
+    CPU (moments were 1.6x slower on the 2-core VM). The same function either way."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.is_cuda and not torch.is_grad_enabled():
+            return instance_norm_by_moments(x, self.eps)
+        return super().forward(x)
+
+
+def instance_norm_by_moments(x: torch.Tensor, eps: float) -> torch.Tensor:
+    """(x - mean) / sqrt(var + eps) per sample and channel, the moments in fp32."""
+    var, mean = torch.var_mean(x.float(), dim=(2, 3), keepdim=True, unbiased=False)
+    return ((x.float() - mean) * torch.rsqrt(var + eps)).to(x.dtype)
+
+
 class Bottleneck(nn.Module):
     """ResNet bottleneck with InstanceNorm: 1x1 -> 3x3 -> 1x1, each conv-IN-ReLU, plus a shortcut.
 
@@ -34,12 +54,12 @@ class Bottleneck(nn.Module):
         super().__init__()
         mid = cout // 4
         self.body = nn.Sequential(
-            _conv(cin, mid, 1), nn.InstanceNorm2d(mid), nn.ReLU(inplace=True),
-            _conv(mid, mid, 3), nn.InstanceNorm2d(mid), nn.ReLU(inplace=True),
-            _conv(mid, cout, 1), nn.InstanceNorm2d(cout), nn.ReLU(inplace=True),
+            _conv(cin, mid, 1), InstanceNorm(mid), nn.ReLU(inplace=True),
+            _conv(mid, mid, 3), InstanceNorm(mid), nn.ReLU(inplace=True),
+            _conv(mid, cout, 1), InstanceNorm(cout), nn.ReLU(inplace=True),
         )
         self.shortcut: nn.Module = (
-            nn.Identity() if cin == cout else nn.Sequential(_conv(cin, cout, 1), nn.InstanceNorm2d(cout))
+            nn.Identity() if cin == cout else nn.Sequential(_conv(cin, cout, 1), InstanceNorm(cout))
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -42,7 +42,11 @@ def build_generator(config: GeneratorConfig, seed: int, device: torch.device) ->
 def loss_network_on(features: nn.Module, config: TrainConfig, device: torch.device) -> nn.Module:
     """The frozen loss network on ``device``, in the memory layout the training loop uses there."""
     features = features.to(device)
-    return features.to(memory_format=torch.channels_last) if config.channels_last else features
+    if config.channels_last:  # 4-D weights only: Module.to(memory_format=...) fails on the pyramid's 5-D filter banks
+        for tensor in (*features.parameters(), *features.buffers()):
+            if tensor.dim() == 4:
+                tensor.data = tensor.data.contiguous(memory_format=torch.channels_last)
+    return features
 
 
 def train_generator(

@@ -1,0 +1,95 @@
+"""Stylize throughput on a GPU at one frame size: where the time goes and which settings pay.
+
+    python benchmarks/stylize_gpu.py [--size 1920x1080] [--frames 64] [--batches 1,4,8]
+                                     [--precisions fp32,fp16,bf16] [--layouts nchw,channels-last]
+                                     [--compile/--no-compile]
+
+For each layout, precision and batch size it prints frames per second of
+- the generator alone on frames already on the GPU;
+- `Stylizer` on uint8 frames in host memory (upload through pinned memory, generator, download):
+  the stylize stage of a run;
+and, with --compile, the generator under torch.compile (--runtime compile) at the product's
+precision. Timings use CUDA synchronisation after a warm-up batch. The model is a freshly
+initialised generator: its speed does not depend on its weights.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import time
+
+import numpy as np
+import torch
+
+from vidstyle.config import GeneratorConfig, InferenceConfig
+from vidstyle.devices import cudnn_autotune, dtype_of, resolve_device, synchronize
+from vidstyle.model.train import build_generator
+from vidstyle.render.stylize import Stylizer
+
+
+def fps_of(run, batch: int, frames: int, device: torch.device) -> float:
+    run()  # warm-up: cuDNN autotuning for this shape
+    synchronize(device)
+    start = time.perf_counter()
+    for _ in range(frames // batch):
+        run()
+    synchronize(device)
+    return (frames // batch) * batch / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cuda")
+    parser.add_argument("--size", default="1920x1080")
+    parser.add_argument("--frames", type=int, default=64)
+    parser.add_argument("--batches", default="1,4,8")
+    parser.add_argument("--precisions", default="fp32,fp16,bf16")
+    parser.add_argument("--layouts", default="nchw,channels-last")
+    parser.add_argument("--compile", action=argparse.BooleanOptionalAction, default=True)
+    args = parser.parse_args()
+    device = resolve_device(args.device)
+    w, h = (int(v) for v in args.size.split("x"))
+    generator = build_generator(GeneratorConfig(), 0, device)
+    rng = np.random.default_rng(0)
+    host = [rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for _ in range(8)]
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else device.type
+    print(f"{name}; torch {torch.__version__}; {w}x{h}, {args.frames} frames per timing")
+    print(f"{'layout':>13} {'precision':>9} {'batch':>5} {'generator fps':>13} {'stylizer fps':>12}")
+    for layout, precision, batch in itertools.product(args.layouts.split(","), args.precisions.split(","),
+                                                      (int(b) for b in args.batches.split(","))):
+        last = layout == "channels-last"
+        stylizer = Stylizer(generator, InferenceConfig(batch_size=batch, precision=precision, fast=False,
+                                                       channels_last=last))
+        x = torch.rand(batch, 3, h, w, device=device)
+        x = x.contiguous(memory_format=torch.channels_last) if last else x
+
+        def alone(stylizer=stylizer, x=x) -> None:
+            with torch.inference_mode(), cudnn_autotune(device):
+                stylizer._generate(x)
+
+        frames = [host[i % len(host)] for i in range(batch)]
+        generator_fps = fps_of(alone, batch, args.frames, device)
+        stylizer_fps = fps_of(lambda s=stylizer, f=frames: s(f), batch, args.frames, device)
+        print(f"{layout:>13} {precision:>9} {batch:5d} {generator_fps:13.1f} {stylizer_fps:12.1f}", flush=True)
+    if args.compile:
+        batch = InferenceConfig().for_device(device.type).batch_size
+        stylizer = Stylizer(generator, InferenceConfig(fast=False))
+        dtype = dtype_of(stylizer.config.precision)
+        compiled = torch.compile(stylizer.model, dynamic=False)
+        x = torch.rand(batch, 3, h, w, device=device)
+
+        def run_compiled() -> None:
+            with torch.inference_mode(), cudnn_autotune(device), torch.autocast(device.type, dtype=dtype):
+                compiled(x)
+
+        start = time.perf_counter()
+        run_compiled()  # the compile
+        synchronize(device)
+        setup = time.perf_counter() - start
+        print(f"torch.compile at {stylizer.config.precision}, batch {batch}: "
+              f"{fps_of(run_compiled, batch, args.frames, device):.1f} generator fps after {setup:.0f} s set-up",
+              flush=True)
+
+if __name__ == "__main__":
+    main()
