@@ -92,7 +92,7 @@ def test_a_saved_painting_model_renders_a_clip_without_seeking_a_training_frame(
 
     clip, model = make_clip(tmp_path / "c.mp4", frames=6), tmp_path / "m.pt"
     assert run(clip, "--style", style_path, "--save-model", model, "--preview-only", "-o", tmp_path / "p.mp4",
-               *FAST) == 0
+               "--strength", "2", *FAST) == 0
     seeks = []
     read = pipeline.training_frames
     monkeypatch.setattr(pipeline, "training_frames", lambda *args, **kw: seeks.append(args) or read(*args, **kw))
@@ -103,10 +103,11 @@ def test_a_saved_painting_model_renders_a_clip_without_seeking_a_training_frame(
     assert run(clip, "--model", model, "-o", tmp_path / "x.mp4", "--train-frame", "#40", "--device", "cpu") != 0
     assert len(seeks) == 1 and "#40 is past the end" in capsys.readouterr().err
     assert not (tmp_path / "x.mp4").exists()
-    # and for a preview: its note names the network the model was trained with, not "-"
+    # and for a preview: its note names the network and the strength the model was trained with,
+    # not "-" nor this run's --strength (which trains nothing)
     assert run(clip, "--model", model, "--style", style_path, "--preview-only", "-o", tmp_path / "y.mp4", "-q") == 0
     with Image.open(tmp_path / "y_preview.png") as sheet:
-        assert sheet.text[MARK] == "strength 1, loss network pyramid"
+        assert sheet.text[MARK] == "strength 2, loss network pyramid"
 
 
 def _error(capsys, *args):

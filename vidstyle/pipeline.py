@@ -254,7 +254,8 @@ def write_preview(job: Job, session: StyleSession, frame: np.ndarray, treatment:
     else:
         trained = session.model_info or {}  # a loaded model, or one a worker was handed, says what it was trained with
         network = session.network.name if session.network else trained.get("loss_network") or "-"
-        kind = "photoreal look" if session.photoreal else f"strength {session.plan.train.strength:g}"
+        strength = "strength ?" if session.strength is None else f"strength {session.strength:g}"
+        kind = "photoreal look" if session.photoreal else strength
         note = f"{kind}, loss network {network}"
     with atomic_output(path) as temp:
         save_preview(temp, sheet(frame, treatment.picture(frame), session.style_rgb), note)

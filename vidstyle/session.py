@@ -93,12 +93,18 @@ class StyleSession:
         """The model's, once at hand; before that, what this run's plan will train."""
         if self.model_info is not None:
             return TrainedFor.of(self.model_info)
-        return TrainedFor(self.plan.train.photoreal, self.plan.train.train_size)
+        return TrainedFor(self.plan.train.photoreal, self.plan.train.train_size, self.plan.train.strength)
 
     @property
     def photoreal(self) -> bool:
         """Whether the model grades (a photoreal look) rather than paints."""
         return self._trained_for.photoreal
+
+    @property
+    def strength(self) -> float | None:
+        """The style strength the model was trained at (a loaded model's, not this run's
+        --strength, which trains nothing then); None where an old model's info does not say."""
+        return self._trained_for.strength
 
     # -- what a job applies --------------------------------------------------------------
     def trains(self) -> bool:

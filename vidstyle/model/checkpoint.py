@@ -28,16 +28,19 @@ class Checkpoint:
 @dataclass(frozen=True)
 class TrainedFor:
     """What a model's saved ``info`` says about how to apply it: a painting, or a photoreal
-    grade fitted at the size it was trained at (None where the info does not say)."""
+    grade fitted at the size it was trained at, and the strength it was trained at (None where
+    the info does not say)."""
 
     photoreal: bool
     train_size: int | None
+    strength: float | None = None
 
     @classmethod
     def of(cls, info: dict[str, Any]) -> TrainedFor:
         trained = info.get("train") or {}
-        size = trained.get("train_size")
-        return cls(photoreal=bool(trained.get("photoreal")), train_size=int(size) if size else None)
+        size, strength = trained.get("train_size"), trained.get("strength")
+        return cls(photoreal=bool(trained.get("photoreal")), train_size=int(size) if size else None,
+                   strength=float(strength) if strength is not None else None)
 
 
 def save_style_model(model: Checkpoint, path: Path) -> None:
