@@ -157,11 +157,11 @@ def bench_clip(clip: Path, model: Path, device: torch.device, args, work: Path) 
     stylizer = Stylizer(generator, inference)
     stage = stage_fps(frames, stylizer, stylizer.batch_size, device)
     styled = [stylizer.one(f) for f in frames[:10]]
-    stabilize = EveryFrame(stylizer, TemporalStabilizer(StabilizeConfig()))
+    stabilize = EveryFrame(stylizer, TemporalStabilizer(StabilizeConfig(), device))
     stabilize.draw(frames[:1], styled[:1])
     stab = (len(styled) - 1) / timed(lambda: stabilize.draw(frames[1:len(styled)], styled[1:]))
     pipeline = timed(lambda: transcode(clip, work / "piped.mp4",
-                                       EveryFrame(stylizer, TemporalStabilizer(StabilizeConfig()))))
+                                       EveryFrame(stylizer, TemporalStabilizer(StabilizeConfig(), device))))
     config = RunConfig(model_path=str(model), device=device.type, inference=inference, overwrite=True)
     apply = timed(lambda: stylize_paths([clip], config, quiet, output=work / "styled.mp4"))
     row = {"clip": clip.name, "size": f"{info.width}x{info.height}", "frames": len(frames),

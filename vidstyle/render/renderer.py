@@ -36,7 +36,8 @@ Warn = Callable[[str], None]
 
 class EveryFrame(Renderer[np.ndarray]):
     """Every frame through the generator; ``stabilizer``: blended with the previous one along
-    the motion (CPU work that `draw` runs beside the next batch on the GPU)."""
+    the motion (work that `draw` runs beside the next batch: the flow on the CPU, the blending
+    on the generator's GPU where there is one)."""
 
     def __init__(self, stylizer: Stylizer, stabilizer: TemporalStabilizer | None = None) -> None:
         self.stylizer, self.stabilizer = stylizer, stabilizer
@@ -74,7 +75,7 @@ def clip_renderer(stylizer: Stylizer, plan: Plan, frames: int = 0, size: tuple[i
             stylizer = _with_runtime(stylizer, name, size, warn)
     if interval > 1:
         return KeyframeCarrier(stylizer, plan.carry, interval)
-    return EveryFrame(stylizer, TemporalStabilizer(plan.stabilize) if plan.stabilize.enabled else None)
+    return EveryFrame(stylizer, TemporalStabilizer(plan.stabilize, stylizer.device) if plan.stabilize.enabled else None)
 
 
 def _with_runtime(stylizer: Stylizer, name: str, size: tuple[int, int], warn: Warn | None) -> Stylizer:
