@@ -5,7 +5,7 @@ import pytest
 import torch
 from support import FAST, SAMPLES, make_clip, read_clip, run
 
-from vidstyle.config import CarryConfig, GeneratorConfig, RunConfig
+from vidstyle.config import CarryConfig, GeneratorConfig, InferenceConfig, RunConfig
 from vidstyle.errors import command_line_names, spell
 from vidstyle.loop import pictures
 from vidstyle.media.images import load_image, resize
@@ -184,6 +184,38 @@ def test_faster_runtimes_only_where_they_repay_and_a_failure_falls_back(stylizer
         assert "runtime failed here (RuntimeError); the generator runs on plain torch (set --runtime to torch to " \
             "skip trying)" in spell(warnings[0])
     assert "(set InferenceConfig(runtime=...) to torch" in spell(warnings[0])
+
+
+def test_a_runtime_sees_only_the_batch_it_was_built_for(monkeypatch):
+    """A runtime's generator is built for one batch shape (torch.compile would compile again for
+    each new one, OpenVINO's model takes no other): every-frame batches of 4 with a shorter last
+    one, and the carrier's single keyframes, reach it at the size it was built for, and the
+    frames come out as plain torch draws them."""
+    from vidstyle.render import renderer, runtimes
+
+    seen = {}
+
+    def recording(name, model, example):
+        shapes = seen.setdefault(name, [tuple(example.shape)])
+        return lambda x: shapes.append(tuple(x.shape)) or model(x)
+
+    monkeypatch.setattr(runtimes, "build", recording)
+    plain = Stylizer(build_generator(GeneratorConfig(), 3, torch.device("cpu")), InferenceConfig(batch_size=4))
+    frames = [np.ascontiguousarray(f) for f in np.random.default_rng(5).integers(0, 255, (6, 36, 60, 3), np.uint8)]
+    every = renderer.clip_renderer(plain, RunConfig(inference=InferenceConfig(runtime="compile", batch_size=4),
+                                                    carry=CarryConfig(keyframes="every")).plan("cpu"),
+                                   frames=6, size=(36, 60))
+    assert every.stylizer.runtime_batch == 4
+    drawn = [out for i in range(0, 6, 4) for out in every.submit(frames[i:i + 4])]
+    assert seen["compile"] == [(4, 3, 36, 60)] * 3  # built at 4; then 4 frames, then 2 padded to 4
+    for a, b in zip(drawn, plain(frames), strict=True):  # the padding changes nothing but rounding
+        diff = np.abs(a.astype(int) - b.astype(int))
+        assert diff.max() <= 1 and diff.mean() < 0.01, (diff.max(), diff.mean())
+    carrier = renderer.clip_renderer(plain, RunConfig(inference=InferenceConfig(runtime="openvino")).plan("cpu"),
+                                     frames=6, size=(36, 60))
+    assert carrier.stylizer.runtime_batch == 1
+    carrier.stylizer.look(frames[0])
+    assert seen["openvino"] == [(1, 3, 36, 60)] * 2
 
 
 def test_openvino_gives_the_same_looks(stylizer):

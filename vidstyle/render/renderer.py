@@ -71,16 +71,16 @@ def clip_renderer(stylizer: Stylizer, plan: Plan, frames: int = 0, size: tuple[i
     if size is not None:
         height, width = stylizer.working_shape(*size)
         name = runtimes.choose(plan.inference.runtime, stylizer.device.type, frames / interval, height * width)
-        if name != "torch":
-            stylizer = _with_runtime(stylizer, name, size, warn)
+        if name != "torch":  # built for the batches it will see: the carrier's keyframes come one at a time
+            stylizer = _with_runtime(stylizer, name, size, 1 if interval > 1 else stylizer.batch_size, warn)
     if interval > 1:
         return KeyframeCarrier(stylizer, plan.carry, interval)
     return EveryFrame(stylizer, TemporalStabilizer(plan.stabilize, stylizer.device) if plan.stabilize.enabled else None)
 
 
-def _with_runtime(stylizer: Stylizer, name: str, size: tuple[int, int], warn: Warn | None) -> Stylizer:
+def _with_runtime(stylizer: Stylizer, name: str, size: tuple[int, int], batch: int, warn: Warn | None) -> Stylizer:
     try:
-        return stylizer.with_runtime(name, *size)
+        return stylizer.with_runtime(name, *size, batch=batch)
     except Exception as exc:  # noqa: BLE001 - any runtime failure: plain torch, and say so
         if warn is not None:
             warn(f"the {name} runtime failed here ({exc.__class__.__name__}); the generator runs on plain torch "

@@ -39,13 +39,19 @@ class Stylizer:
         if self.channels_last:
             model = model.to(memory_format=torch.channels_last)
         self.model = model
+        self.runtime_batch: int | None = None  # the batch a runtime's generator was built for
 
-    def with_runtime(self, name: str, height: int, width: int) -> Stylizer:
+    def with_runtime(self, name: str, height: int, width: int, batch: int = 1) -> Stylizer:
         """A copy whose generator runs under runtime ``name`` (render/runtimes.py), built for
-        frames of this size. Raises what the runtime raises: the caller keeps this stylizer then."""
+        batches of ``batch`` frames of this size; smaller batches are padded to it and larger
+        ones split, so a compiled graph is never rebuilt for a new shape mid-clip (on a GPU, a
+        batch of 4 and a clip's last, shorter batch would each compile again; OpenVINO's model
+        takes only the shape it was converted for). Raises what the runtime raises: the caller
+        keeps this stylizer then."""
         shape = self.working_shape(height, width)
         twin = copy.copy(self)
-        twin.model = runtimes.build(name, self.model, torch.zeros(1, 3, *shape, device=self.device))
+        twin.model = runtimes.build(name, self.model, torch.zeros(batch, 3, *shape, device=self.device))
+        twin.runtime_batch = batch
         return twin
 
     def __call__(self, frames: list[np.ndarray]) -> list[np.ndarray]:
@@ -102,8 +108,21 @@ class Stylizer:
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         with torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype != torch.float32):
-            y = self.model(x)
+            y = self._run_model(x)
         return imagenet_denormalize(y.float())
+
+    def _run_model(self, x: torch.Tensor) -> torch.Tensor:
+        """The generator on ``x``; under a runtime, in batches of exactly the size it was built for."""
+        size = self.runtime_batch
+        if size is None or x.shape[0] == size:
+            return self.model(x)
+        outputs = []
+        for start in range(0, x.shape[0], size):
+            part = x[start:start + size]
+            short = size - part.shape[0]  # the last part: padded with copies of its last frame
+            padded = torch.cat((part, part[-1:].expand(short, *part.shape[1:]))) if short else part
+            outputs.append(self.model(padded)[:part.shape[0]])
+        return torch.cat(outputs)
 
     def upload(self, frames: list[np.ndarray]) -> torch.Tensor:
         """uint8 (H, W, 3) frames -> (B, 3, H, W) float in [0, 1] on the model's device."""
