@@ -130,14 +130,18 @@ def test_termination_signals_leave_nothing_behind(tmp_path, style_path, signum, 
         for i in range(300):
             Image.fromarray(rgb).save(source / f"{i:04d}.png")
         target = tmp_path / "frames_out"
-    env = {**os.environ, "VIDSTYLE_LOSS_NETWORK": "pyramid"}
+    env = {**os.environ, "VIDSTYLE_LOSS_NETWORK": "pyramid", "PYTHONFAULTHANDLER": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "vidstyle", str(source), "--model", str(model), "-o", str(target),
                              "--device", "cpu", "-q", "--no-stabilize"], stderr=subprocess.PIPE, text=True, env=env)
     deadline = time.monotonic() + 120
     while not leftovers(tmp_path) and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
-    ended = proc.poll() is not None
-    assert leftovers(tmp_path), f"the run never started writing (ended: {ended}) {proc.stderr.read() if ended else ''}"
+    if not leftovers(tmp_path):  # say where the run was stuck: SIGABRT makes faulthandler print every thread's stack
+        ended = proc.poll() is not None
+        proc.send_signal(signal.SIGABRT)
+        _, err = proc.communicate(timeout=30)
+        pytest.fail(f"the run never started writing in {time.monotonic() - deadline + 120:.0f} s "
+                    f"(ended by itself: {ended}): {err}")
     proc.send_signal(signum)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 128 + signum, err
