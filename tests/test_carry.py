@@ -260,6 +260,26 @@ def test_stretch_sees_a_fan_behind_a_moving_object_not_a_pan_a_zoom_or_an_outlin
     assert stretch(fan)[:, 80:88].min() > 0.7
 
 
+def test_the_forward_backward_check_rejects_a_step_interpolated_across_an_uncovered_gap():
+    """The smoothing's step flow (frame t -> t-1) in an area a moving object uncovered: DIS fills
+    it by interpolating the object's motion, so it points into the object's old place or the
+    still background, and the forward flow found there does not point back. A pan and the
+    object itself point back and stay trusted."""
+    from vidstyle.render.flow import consistent
+
+    h, w = 40, 80
+    pan_back = np.dstack([np.full((h, w), -3.0, np.float32), np.full((h, w), 1.0, np.float32)])
+    assert consistent(pan_back, -pan_back)[5:-5, 5:-5].all()
+    forward = np.zeros((h, w, 2), np.float32)  # frame t-1 -> t: a disc at x 20-30 moves 6 px right
+    forward[10:30, 20:30, 0] = 6.0
+    back = np.zeros((h, w, 2), np.float32)  # t -> t-1: the disc (now x 26-36) points back 6 px
+    back[10:30, 26:36, 0] = -6.0
+    back[10:30, 20:26, 0] = -3.0  # the uncovered gap: the disc's motion, half interpolated into it
+    ok = consistent(back, forward)
+    assert ok[10:30, 26:36].all() and ok[:, 40:].all() and ok[:8].all()  # the disc, the still background
+    assert not ok[10:30, 20:26].any()  # the gap
+
+
 def test_detail_fades_where_no_keyframe_is_trusted_while_the_transform_is_filled():
     from vidstyle.render.carry import _blend
 

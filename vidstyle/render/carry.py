@@ -32,7 +32,7 @@ import numpy as np
 
 from vidstyle.config import CarryConfig
 from vidstyle.loop import Renderer
-from vidstyle.render.flow import FlowEstimator, gray, grid, is_cut, lands_inside, stretch, warp
+from vidstyle.render.flow import FlowEstimator, consistent, gray, grid, is_cut, lands_inside, stretch, warp
 from vidstyle.render.stylize import Stylizer
 
 
@@ -137,30 +137,42 @@ class KeyframeCarrier(Renderer[Look]):
         key = self._key
         done = []
         later = (key.small, np.zeros((*key.small.gray.shape, 2), np.float32))  # the next frame and its flow to the key
+        ahead: list[np.ndarray | None] = []  # each waiting frame's step to the frame after it (the forward flow)
         for waiting in reversed(self._waiting):  # back from the new keyframe, one step at a time
             alpha = (waiting.index - previous.index) / (key.index - previous.index)
             carried = self._carry(key, waiting.small, *later, strict=False)
             if carried is None:  # a cut between this frame and the new keyframe: the previous one alone
                 done.append(waiting.maps)
+                ahead.append(None)
                 later = (waiting.small, None)
                 continue
             later = (waiting.small, carried.flow)
+            ahead.append(carried.step)
             done.append(_blend(waiting.maps, (1.0 - alpha) * waiting.trust, carried.maps, alpha * carried.trust,
                                waiting.small.rgb))
+        ahead.reverse()
         frames = [(w.small, w.step, look) for w, look in zip(self._waiting, reversed(done), strict=True)]
         self._waiting = []
-        return self._smoothed([*frames, (small, step, output)])
+        # frame i's forward flow from the frame before it is that frame's step ahead (the first: computed)
+        return self._smoothed([*frames, (small, step, output)], [None, *ahead])
 
-    def _smoothed(self, frames: list[tuple[_Small, np.ndarray | None, np.ndarray]]) -> list[np.ndarray]:
+    def _smoothed(self, frames: list[tuple[_Small, np.ndarray | None, np.ndarray]],
+                  forwards: list[np.ndarray | None] | None = None) -> list[np.ndarray]:
         """The looks of consecutive frames, each blended with the look before it warped along
         the step between them, where that step is trusted: the stabilizer's job, done on the
-        working-resolution transform (cheap) instead of full-resolution pixels."""
+        working-resolution transform (cheap) instead of full-resolution pixels. Trusted means
+        explained by the colours, not stretched, and consistent with the forward flow from the
+        frame before (``forwards``, where known; else estimated here): a step interpolated across
+        an area a moving object uncovers points into it from the object's side and drags the look
+        there into streaks, but the frame before does not point back."""
         strength, detail_strength = self.config.smoothing, self.config.detail_smoothing
         out = []
-        for small, step, look in frames:
+        for (small, step, look), forward in zip(frames, forwards or [None] * len(frames), strict=True):
             if self._shown is not None and step is not None and (strength or detail_strength):
                 shown, shown_look = self._shown
-                moving = self._explained(small, shown, step) * self._unstretched(step)
+                if forward is None or forward.shape != step.shape:
+                    forward = self._flow(shown.gray, small.gray)
+                moving = self._explained(small, shown, step) * self._unstretched(step) * consistent(step, forward)
                 change = _warp_look(shown_look, step)  # look + strength · moving · (warped - look), in place
                 change -= look
                 change[:TRANSFORM] *= strength * moving
