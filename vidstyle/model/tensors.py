@@ -57,3 +57,13 @@ def download_rgb(rgb: torch.Tensor) -> np.ndarray:
     """(B, 3, H, W) in [0, 1] -> uint8 (B, H, W, 3) on the CPU, rounded to nearest."""
     out = rgb.mul(255.0).round_().clamp_(0, 255).to(torch.uint8)
     return out.permute(0, 2, 3, 1).contiguous().cpu().numpy()
+
+
+def to_channels_last(module: torch.nn.Module) -> torch.nn.Module:
+    """``module`` with its 4-D weights and buffers channels-last, in place (as Module.to does);
+    other ranks stay as they are, where Module.to(memory_format=...) raises on the 5-D filter
+    banks of the pyramid loss network."""
+    for tensor in (*module.parameters(), *module.buffers()):
+        if tensor.dim() == 4:
+            tensor.data = tensor.data.contiguous(memory_format=torch.channels_last)
+    return module

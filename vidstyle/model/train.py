@@ -18,6 +18,7 @@ from vidstyle.devices import cudnn_autotune, dtype_of
 from vidstyle.errors import TrainingError, option
 from vidstyle.model.generator import HRNetGenerator
 from vidstyle.model.losses import PerceptualLoss
+from vidstyle.model.tensors import to_channels_last
 from vidstyle.reporting import Reporter
 
 
@@ -42,11 +43,7 @@ def build_generator(config: GeneratorConfig, seed: int, device: torch.device) ->
 def loss_network_on(features: nn.Module, config: TrainConfig, device: torch.device) -> nn.Module:
     """The frozen loss network on ``device``, in the memory layout the training loop uses there."""
     features = features.to(device)
-    if config.channels_last:  # 4-D weights only: Module.to(memory_format=...) fails on the pyramid's 5-D filter banks
-        for tensor in (*features.parameters(), *features.buffers()):
-            if tensor.dim() == 4:
-                tensor.data = tensor.data.contiguous(memory_format=torch.channels_last)
-    return features
+    return to_channels_last(features) if config.channels_last else features
 
 
 def train_generator(
@@ -72,7 +69,7 @@ def train_generator(
     dtype = dtype_of(config.precision)
     autocast = torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32)
     if config.channels_last:
-        generator.to(memory_format=torch.channels_last)
+        to_channels_last(generator)
         contents = [c.contiguous(memory_format=torch.channels_last) for c in contents]
     with autocast:
         targets = [loss.content_target(c) for c in contents]

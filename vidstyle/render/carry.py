@@ -170,7 +170,7 @@ class KeyframeCarrier(Renderer[Look]):
         for (small, step, look), forward in zip(frames, forwards or [None] * len(frames), strict=True):
             if self._shown is not None and step is not None and (strength or detail_strength):
                 shown, shown_look = self._shown
-                if forward is None or forward.shape != step.shape:
+                if forward is None:
                     forward = self._flow(shown.gray, small.gray)
                 moving = self._explained(small, shown, step) * self._unstretched(step) * consistent(step, forward)
                 change = _warp_look(shown_look, step)  # look + strength · moving · (warped - look), in place

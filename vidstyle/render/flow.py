@@ -66,16 +66,14 @@ def consistent(back: np.ndarray, forward: np.ndarray) -> np.ndarray:
     (Sundaram et al. 2010's occlusion test): False where the pixel was hidden the frame before,
     or where a flow interpolated across an uncovered gap points somewhere that does not point back."""
     forward_at = warp(forward, back)  # the forward flow where each backward vector lands
-    mismatch = _squared_length(cv2.add(back, forward_at))
-    return mismatch <= cv2.add(_squared_length(back), _squared_length(forward_at)) * 0.01 + 0.5
+    mismatch = sum_of_squares(cv2.add(back, forward_at))
+    return mismatch <= cv2.add(sum_of_squares(back), sum_of_squares(forward_at)) * 0.01 + 0.5
 
 
-_ONES = np.ones((1, 2), np.float32)
-
-
-def _squared_length(vectors: np.ndarray) -> np.ndarray:
-    """(H, W, 2) -> (H, W) x² + y², float32 (OpenCV: a third of numpy's time here)."""
-    return cv2.transform(cv2.multiply(vectors, vectors), _ONES)
+def sum_of_squares(planes: np.ndarray) -> np.ndarray:
+    """(H, W, C) float32 -> (H, W) Σ over the channels of x² (OpenCV: a third of numpy's time):
+    a flow vector's squared length, an RGB difference's squared distance."""
+    return cv2.transform(cv2.multiply(planes, planes), np.ones((1, planes.shape[-1]), np.float32))
 
 
 def lands_inside(flow: np.ndarray) -> np.ndarray:

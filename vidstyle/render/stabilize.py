@@ -23,7 +23,7 @@ import torch.nn.functional as F
 
 from vidstyle.config import StabilizeConfig
 from vidstyle.media.images import shrink_long_side
-from vidstyle.render.flow import FlowEstimator, Motion, gray, motion, warp
+from vidstyle.render.flow import FlowEstimator, Motion, gray, motion, sum_of_squares, warp
 
 Frame = TypeVar("Frame")  # a backend's (source, output) pair in [0, 1]: numpy arrays or device tensors
 
@@ -43,17 +43,16 @@ class TemporalStabilizer:
         self._flow = FlowEstimator()
         cuda = device is not None and device.type == "cuda"
         self._blend: _Blend = _TorchBlend(config, device) if cuda else _OpenCvBlend(config)
-        self._previous: tuple[np.ndarray, object] | None = None  # grey, the backend's (source, output)
+        self._previous: tuple[tuple[int, ...], np.ndarray, object] | None = None  # size, grey, backend's frame
 
     def __call__(self, source: np.ndarray, stylized: np.ndarray) -> np.ndarray:
         """uint8 RGB source and stylized frame -> the stabilized stylized frame (uint8)."""
         source_gray = shrink_long_side(gray(source), self.config.flow_size, area=True)
         current = self._blend.load(source, stylized)
-        if self._previous is not None and self._previous[0].shape == source_gray.shape \
-                and self._blend.same_size(self._previous[1], current):
-            previous_gray, previous = self._previous
+        if self._previous is not None and self._previous[0] == source.shape:  # same full size
+            _, previous_gray, previous = self._previous
             current = self._blend(previous, current, motion(self._flow, source_gray, previous_gray))
-        self._previous = (source_gray, current)
+        self._previous = (source.shape, source_gray, current)
         return self._blend.to_uint8(current)
 
 
@@ -63,9 +62,6 @@ class _Blend(Generic[Frame]):
     output moves that far towards the previous output, warped; then its detail is restored."""
 
     def load(self, source: np.ndarray, stylized: np.ndarray) -> Frame:
-        raise NotImplementedError
-
-    def same_size(self, a: Frame, b: Frame) -> bool:
         raise NotImplementedError
 
     def __call__(self, previous: Frame, current: Frame, moved: Motion) -> Frame:
@@ -82,15 +78,12 @@ class _OpenCvBlend(_Blend[tuple[np.ndarray, np.ndarray]]):
     def load(self, source: np.ndarray, stylized: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return source.astype(np.float32) / 255.0, stylized.astype(np.float32) / 255.0
 
-    def same_size(self, a: tuple[np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray]) -> bool:
-        return a[0].shape == b[0].shape
-
     def __call__(self, previous: tuple[np.ndarray, np.ndarray], current: tuple[np.ndarray, np.ndarray],
                  moved: Motion) -> tuple[np.ndarray, np.ndarray]:
         (previous_source, previous_out), (source_f, out) = previous, current
         flow, valid = _full_size(moved, source_f.shape[:2])
         # weight = strength · valid · exp(-|Δsource|² / 2σ²), in place (full-size frames)
-        weight = cv2.exp(_sum_of_squares(source_f - warp(previous_source, flow)) * (-0.5 / self.config.sigma**2))
+        weight = cv2.exp(sum_of_squares(source_f - warp(previous_source, flow)) * (-0.5 / self.config.sigma**2))
         weight *= valid
         weight *= self.config.strength
         blended = warp(previous_out, flow)
@@ -116,9 +109,6 @@ class _TorchBlend(_Blend[tuple[torch.Tensor, torch.Tensor]]):
         with torch.inference_mode():
             return tuple(torch.from_numpy(np.ascontiguousarray(rgb)).to(self.device).permute(2, 0, 1).float() / 255.0
                          for rgb in (source, stylized))
-
-    def same_size(self, a: tuple[torch.Tensor, torch.Tensor], b: tuple[torch.Tensor, torch.Tensor]) -> bool:
-        return a[0].shape == b[0].shape
 
     def __call__(self, previous: tuple[torch.Tensor, torch.Tensor], current: tuple[torch.Tensor, torch.Tensor],
                  moved: Motion) -> tuple[torch.Tensor, torch.Tensor]:
@@ -198,16 +188,8 @@ def _full_size(moved: Motion, shape: tuple[int, int]) -> tuple[np.ndarray, np.nd
     return flow, valid
 
 
-_ONES = np.ones((1, 3), np.float32)
-
-
-def _sum_of_squares(rgb: np.ndarray) -> np.ndarray:
-    """Σ over channels of x², as (H, W) float32 (OpenCV: several times numpy's speed)."""
-    return cv2.transform(cv2.multiply(rgb, rgb), _ONES)
-
-
 def _local_energy(detail: np.ndarray) -> np.ndarray:
-    return cv2.GaussianBlur(_sum_of_squares(detail), (0, 0), 4.0)
+    return cv2.GaussianBlur(sum_of_squares(detail), (0, 0), 4.0)
 
 
 def restore_detail(blended: np.ndarray, raw: np.ndarray, max_gain: float) -> np.ndarray:

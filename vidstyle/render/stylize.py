@@ -17,7 +17,7 @@ from vidstyle.config import InferenceConfig
 from vidstyle.devices import cudnn_autotune, dtype_of
 from vidstyle.media.images import long_side_shape
 from vidstyle.model.generator import HRNetGenerator
-from vidstyle.model.tensors import download_rgb, imagenet_denormalize, imagenet_normalize, upload_rgb
+from vidstyle.model.tensors import download_rgb, imagenet_denormalize, imagenet_normalize, to_channels_last, upload_rgb
 from vidstyle.render import runtimes
 from vidstyle.render.guided import AffineMaps, apply_affine, downscale, fit_affine
 
@@ -37,7 +37,7 @@ class Stylizer:
         self.channels_last = self.config.channels_last
         model = copy.deepcopy(generator).eval().requires_grad_(False)
         if self.channels_last:
-            model = model.to(memory_format=torch.channels_last)
+            model = to_channels_last(model)
         self.model = model
         self.runtime_batch: int | None = None  # the batch a runtime's generator was built for
 
