@@ -5,7 +5,7 @@ runtime is adopted only if it is faster at the same output.
 
     python benchmarks/runtimes.py MODEL.pt [--size 512x288] [--frames 6]
 
-Benchmark-only dependencies: onnx, onnxruntime (openvino optional).
+Benchmark-only dependencies: onnx, onnxruntime.
 """
 
 from __future__ import annotations

@@ -49,6 +49,18 @@ def test_stylize_image_pil_in_pil_out_with_alpha(model):
     assert np.array_equal(model.stylize_image(array), np.asarray(out)[..., :3])  # arrays give arrays
 
 
+def test_saving_a_model_on_a_cpu_prepares_its_fast_runtime(model, tmp_path, monkeypatch):
+    """A saved model is meant for later runs: its OpenVINO conversion is kept on disk then, so
+    that `auto` takes the faster runtime at once when the model is applied."""
+    pytest.importorskip("openvino")
+    from vidstyle.render import runtimes
+
+    monkeypatch.setenv("VIDSTYLE_CACHE", str(tmp_path / "cache"))
+    assert not runtimes.prepared("openvino", model.generator)
+    model.save(tmp_path / "m.pt")
+    assert runtimes.prepared("openvino", vidstyle.load(tmp_path / "m.pt", device="cpu").generator)
+
+
 def test_save_and_load_give_the_same_pictures(model, tmp_path):
     path = model.save(tmp_path / "m.pt")
     with pytest.raises(OutputError, match="already exists"):

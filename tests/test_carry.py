@@ -226,6 +226,41 @@ def test_openvino_gives_the_same_looks(stylizer):
     assert np.abs(apply_maps(fast.look(frame), frame).astype(int) - eager).max() <= 2
 
 
+def test_an_openvino_conversion_is_kept_on_disk_read_back_and_replaced_when_damaged(stylizer, tmp_path, monkeypatch):
+    """A model converted once (`prepare`, as --save-model does) starts warm in later runs: `auto`
+    takes OpenVINO for a short clip then, the conversion is read back instead of traced again,
+    it serves sizes that are not multiples of 4, and a damaged entry is converted afresh."""
+    ov = pytest.importorskip("openvino")
+    from vidstyle.render import runtimes
+
+    monkeypatch.setenv("VIDSTYLE_CACHE", str(tmp_path / "cache"))
+    model = stylizer.model
+    assert not runtimes.prepared("openvino", model)
+    assert runtimes.choose("auto", "cpu", 7, 512 * 288, openvino=True, prepared=False) == "torch"
+    assert runtimes.prepare(model)
+    entry, = (tmp_path / "cache" / "openvino").iterdir()
+    assert sorted(f.name for f in entry.iterdir()) == ["model.bin", "model.xml"]  # no partial folder left
+    assert runtimes.prepared("openvino", model)
+    assert runtimes.choose("auto", "cpu", 7, 512 * 288, openvino=True, prepared=True) == "openvino"
+    other = build_generator(GeneratorConfig(), 4, torch.device("cpu")).eval()
+    assert not runtimes.prepared("openvino", other)  # other weights, another entry
+
+    converted = []
+    real_convert = ov.convert_model
+    monkeypatch.setattr(ov, "convert_model", lambda *a, **k: converted.append(1) or real_convert(*a, **k))
+    frame = np.ascontiguousarray(np.random.default_rng(7).integers(0, 255, (70, 118, 3), dtype=np.uint8))
+    eager = apply_maps(stylizer.look(frame), frame).astype(int)
+    for damaged in (False, True):
+        if damaged:
+            (entry / "model.xml").write_text("<net>cut off")
+        fast = stylizer.with_runtime("openvino", 70, 118)
+        assert np.abs(apply_maps(fast.look(frame), frame).astype(int) - eager).max() <= 2
+        assert len(converted) == int(damaged)  # read back; traced again only when damaged
+    assert runtimes.prepared("openvino", model) and len(list(entry.parent.iterdir())) == 1
+    monkeypatch.setenv("VIDSTYLE_CACHE", "off")
+    assert not runtimes.prepare(model) and not runtimes.prepared("openvino", model)
+
+
 def test_a_look_carries_the_strokes_a_colour_transform_cannot_draw(stylizer, painting):
     frame = np.ascontiguousarray(painting[:64, :96])
     look = stylizer.look(frame)

@@ -34,6 +34,7 @@ from vidstyle.media.sources import ArraySource, checked_array, open_source, trai
 from vidstyle.model.checkpoint import Checkpoint, TrainedFor, load_style_model, save_style_model
 from vidstyle.model.generator import HRNetGenerator
 from vidstyle.pipeline import JobResult, stylize_paths
+from vidstyle.render import runtimes
 from vidstyle.render.renderer import Grading, LutGrading, Painting, baked_lut
 from vidstyle.render.stylize import Stylizer
 from vidstyle.reporting import Progress, Reporter
@@ -78,6 +79,8 @@ class StyleModel:
         check_output(path, overwrite, role="style model", option="path")
         with atomic_output(path) as temp:
             save_style_model(Checkpoint(generator=self.generator, info=self.info), temp)
+        if self.device.type == "cpu":  # later runs that apply it start without converting
+            runtimes.prepare(self.generator)
         return path
 
     def stylize_image(self, image: ImageLike, *, inference: InferenceConfig | None = None) -> Image.Image | np.ndarray:

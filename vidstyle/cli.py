@@ -172,9 +172,9 @@ def _empty_is_none(ctx: click.Context, param: click.Parameter, value: str | None
 @field_option("inference.fast_size", "--fast-size", type=click.IntRange(64, MAX_SIZE),
               help="Long side of the fast path's working resolution.")
 @field_option("inference.runtime", "--runtime", type=click.Choice(RUNTIME_CHOICES),
-              help="Keyframe generator runtime: openvino (pip install 'vidstyle[openvino]'; 3x faster on a CPU, ~5 s "
-                   "set-up), compile (torch.compile, 2.4x, ~27 s first compile), torch. auto: on a CPU the fastest "
-                   "one the clip's keyframes repay.")
+              help="Keyframe generator runtime: openvino (2.6x faster on a CPU; ~3 s to convert a model once, "
+                   "then kept in ~/.cache/vidstyle [env: VIDSTYLE_CACHE, 'off' for none]), compile (torch.compile, "
+                   "2.4x, ~27 s first compile), torch. auto: on a CPU the fastest one the clip's keyframes repay.")
 @field_option("inference.precision", "--precision", type=click.Choice(PRECISIONS),
               help="Generator arithmetic while stylizing: auto is fp32 (measured fastest on CUDA too).")
 @field_option("encode.crf", "--crf", type=click.IntRange(0, 51), help="H.264 quality (lower is better).")

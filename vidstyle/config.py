@@ -174,7 +174,7 @@ class InferenceConfig:
     guide_eps: float = 1e-4
     precision: str = "auto"
     channels_last: bool | None = None  # None: off (slower on the CPU and, for stylizing, on CUDA too)
-    runtime: str = "auto"  # keyframe generator: auto, torch, openvino (optional extra) or compile (render/runtimes.py)
+    runtime: str = "auto"  # keyframe generator: auto, torch, openvino or compile (render/runtimes.py)
 
     def for_device(self, device_type: str) -> InferenceConfig:
         """Every device-dependent default filled in for ``device_type`` (batch size, precision,

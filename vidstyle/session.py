@@ -23,6 +23,7 @@ from vidstyle.model.losses import LossesBySize, PerceptualLoss
 from vidstyle.model.lossnet import LossNetwork, build_losses, resolve_loss_network
 from vidstyle.model.tensors import to_tensor
 from vidstyle.model.train import build_generator, train_generator
+from vidstyle.render import runtimes
 from vidstyle.render.renderer import Grading, LutGrading, Painting, Treatment, baked_lut
 from vidstyle.render.stylize import Stylizer
 from vidstyle.reporting import Reporter
@@ -186,6 +187,8 @@ class StyleSession:
         with atomic_output(path) as temp:
             save_style_model(self.checkpoint(generator), temp)
         self.reporter.info(f"saved style model to {path}")
+        if self.device.type == "cpu":  # a saved model is for later runs: they start without converting
+            runtimes.prepare(generator)
 
     def _content_tensor(self, rgb: np.ndarray) -> torch.Tensor:
         """The frame at the training size; small or thin frames are scaled up so that the loss

@@ -70,7 +70,8 @@ def clip_renderer(stylizer: Stylizer, plan: Plan, frames: int = 0, size: tuple[i
     interval = plan.keyframe_interval
     if size is not None:
         height, width = stylizer.working_shape(*size)
-        name = runtimes.choose(plan.inference.runtime, stylizer.device.type, frames / interval, height * width)
+        name = runtimes.choose(plan.inference.runtime, stylizer.device.type, frames / interval, height * width,
+                               prepared=runtimes.prepared("openvino", stylizer.model))
         if name != "torch":  # built for the batches it will see: the carrier's keyframes come one at a time
             stylizer = _with_runtime(stylizer, name, size, 1 if interval > 1 else stylizer.batch_size, warn)
     if interval > 1:

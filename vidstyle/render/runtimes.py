@@ -1,20 +1,34 @@
-"""Faster CPU runtimes for the keyframe generator: OpenVINO (an optional extra) and
-torch.compile. Each turns the eval-mode generator into a callable of the same signature
-(normalised (B, 3, H, W) float tensor in, out), built for one input size.
+"""Faster CPU runtimes for the keyframe generator: OpenVINO and torch.compile. Each turns the
+eval-mode generator into a callable of the same signature (normalised (B, 3, H, W) float tensor
+in, out), built for one input size.
 
-Measured by benchmarks/runtimes.py at 512x288 on the 2-core VM: OpenVINO in fp32 3.0x eager
-torch (max difference 2e-3) after a ~5 s conversion; torch.compile 2.0-2.6x (1.6e-5) after a
-~27 s first compile (~2.4 s from Inductor's cache later). ONNX Runtime is not offered: the
-generator's instance norm does not export to ONNX.
+Measured by benchmarks/runtimes.py at 512x288 on the 2-core VM: OpenVINO in fp32 2.6-3.0x eager
+torch (max difference 2e-3); torch.compile 2.0-2.6x (1.6e-5) after a ~27 s first compile (~2.4 s
+from Inductor's cache later). ONNX Runtime is not offered: the generator's instance norm does not
+export to ONNX.
+
+OpenVINO's conversion (tracing the model) is most of its set-up, so it is done once per model:
+traced at a tiny size (the converted model takes any size: 2.3-2.9 s instead of 4.3 s at 512x288),
+and kept on disk under the weights' own hash (`cache_dir`), where a saved model's next run, or
+any process that meets the same weights, reads it back (0.5 s to a first frame at 512x288). A
+model saved with --save-model is converted then (`prepare`), so that its first render starts
+warm.
 """
 
 from __future__ import annotations
 
+import hashlib
+import importlib.metadata
 import importlib.util
+import inspect
 import logging
+import os
+import shutil
 import threading
+import uuid
 import warnings
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -27,26 +41,58 @@ def openvino_available() -> bool:
 
 
 # Measured by benchmarks/runtimes.py at 512x288 on the 2-core VM (see the module docstring).
-SETUP_SECONDS = {"openvino": 5.0, "compile": 27.0}  # one-off per frame size
-SPEED_UP = {"openvino": 3.0, "compile": 2.4}  # over eager torch
+SETUP_SECONDS = {"openvino": 3.0, "compile": 27.0}  # one-off per model (OpenVINO) or frame size
+WARM_SETUP_SECONDS = 0.5  # OpenVINO with the model's conversion on disk already (read, compile, a first run)
+SPEED_UP = {"openvino": 2.6, "compile": 2.4}  # over eager torch
 EAGER_SECONDS_512x288 = 0.39  # one eager generator run at 512x288; the cost scales with the pixels
+OPENVINO_TRACE_SHAPE = (1, 3, 32, 32)  # the conversion traces at this size; the result takes any
 
 
-def choose(policy: str, device_type: str, runs: float, pixels: int, openvino: bool | None = None) -> str:
+def choose(policy: str, device_type: str, runs: float, pixels: int, openvino: bool | None = None,
+           prepared: bool = False) -> str:
     """The runtime for about ``runs`` generator runs on frames of ``pixels`` (the working size).
     ``auto`` on a CPU: the fastest one whose one-off set-up those runs repay (OpenVINO when
-    installed, else torch.compile; a 512x288 run saves ~0.26 s and ~0.22 s), else plain torch;
-    plain torch on a GPU. Any other policy is taken as given."""
+    installed, at once where the model's conversion is ``prepared`` on disk; else torch.compile;
+    a 512x288 run saves ~0.24 s and ~0.22 s), else plain torch; plain torch on a GPU. Any other
+    policy is taken as given."""
     if policy != "auto":
         return policy
     if device_type != "cpu":
         return "torch"
     openvino = openvino_available() if openvino is None else openvino
     saved_per_run = EAGER_SECONDS_512x288 * pixels / (512 * 288)
+    setup = dict(SETUP_SECONDS, **({"openvino": WARM_SETUP_SECONDS} if prepared else {}))
     for name in (("openvino",) if openvino else ()) + ("compile",):
-        if runs * saved_per_run * (1 - 1 / SPEED_UP[name]) >= SETUP_SECONDS[name]:
+        if runs * saved_per_run * (1 - 1 / SPEED_UP[name]) >= setup[name]:
             return name
     return "torch"
+
+
+def cache_dir() -> Path | None:
+    """Where converted models are kept between runs: $VIDSTYLE_CACHE ("off": nowhere), else
+    vidstyle's folder in the user's cache ($XDG_CACHE_HOME or ~/.cache)."""
+    chosen = os.environ.get("VIDSTYLE_CACHE")
+    if chosen:
+        return None if chosen.lower() == "off" else Path(chosen)
+    home = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(home) / "vidstyle"
+
+
+def prepared(name: str, model: nn.Module) -> bool:
+    """Whether runtime ``name`` has ``model``'s conversion on disk (only OpenVINO keeps one)."""
+    entry = _openvino_entry(model) if name == "openvino" and openvino_available() else None
+    return entry is not None and (entry / "model.xml").is_file()
+
+
+def prepare(model: nn.Module) -> bool:
+    """Convert ``model`` for OpenVINO now and keep it on disk, so that runs that apply it later
+    start warm. False where OpenVINO is not installed or there is no cache to keep it in."""
+    if not openvino_available() or _openvino_entry(model) is None:
+        return False
+    import openvino as ov
+
+    _openvino_model(ov.Core(), model)
+    return prepared("openvino", model)
 
 
 def build(name: str, model: nn.Module, example: torch.Tensor) -> Forward:
@@ -62,17 +108,61 @@ def build(name: str, model: nn.Module, example: torch.Tensor) -> Forward:
 def _openvino(model: nn.Module, example: torch.Tensor) -> Forward:
     import openvino as ov
 
-    with warnings.catch_warnings():  # torch's tracer warns about asserts it cannot record: not the user's concern
-        warnings.simplefilter("ignore")
-        converted = ov.convert_model(model, example_input=example)
+    core = ov.Core()
+    converted = _openvino_model(core, model)
+    converted.reshape(list(example.shape))  # a fixed shape: 10 % faster than compiling for any
     # fp32: the CPU plugin may otherwise pick 16-bit on CPUs that have it (measured 0.33 off)
-    compiled = ov.Core().compile_model(converted, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+    compiled = core.compile_model(converted, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
 
     def forward(x: torch.Tensor) -> torch.Tensor:
         return torch.from_numpy(compiled(x.float().contiguous().numpy())[0])
 
     forward(example)
     return forward
+
+
+def _openvino_model(core, model: nn.Module):
+    """``model`` as an OpenVINO model that takes any size: read from the cache, or converted
+    (traced at a tiny size) and written there whole or not at all. A cache that cannot be read
+    or written costs only the conversion."""
+    import openvino as ov
+
+    entry = _openvino_entry(model)
+    if entry is not None and (entry / "model.xml").is_file():
+        try:
+            return core.read_model(entry / "model.xml")
+        except Exception:  # noqa: BLE001 - a damaged entry: convert again
+            shutil.rmtree(entry, ignore_errors=True)
+    with warnings.catch_warnings():  # torch's tracer warns about asserts it cannot record: not the user's concern
+        warnings.simplefilter("ignore")
+        converted = ov.convert_model(model, example_input=torch.zeros(OPENVINO_TRACE_SHAPE))
+    if entry is not None:
+        temp = entry.with_name(f"{entry.name}.{uuid.uuid4().hex}.partial")
+        try:
+            temp.mkdir(parents=True)
+            ov.save_model(converted, temp / "model.xml", compress_to_fp16=False)
+            temp.rename(entry)  # one rename: another process sees all of it or nothing
+        except Exception:  # noqa: BLE001 - read-only, full, or another process's entry won the rename
+            pass
+        finally:
+            shutil.rmtree(temp, ignore_errors=True)
+    return converted
+
+
+def _openvino_entry(model: nn.Module) -> Path | None:
+    """The cache folder of ``model``'s conversion: named by a hash of its weights, the code that
+    defines it and the OpenVINO version, so a changed model or generator never reads a stale one."""
+    root = cache_dir()
+    if root is None:
+        return None
+    digest = hashlib.sha256(b"openvino-1")
+    digest.update(importlib.metadata.version("openvino").encode())
+    digest.update(Path(inspect.getfile(type(model))).read_bytes())
+    for key, value in model.state_dict().items():
+        value = value.detach().cpu().contiguous()
+        digest.update(f"{key}:{value.dtype}:{tuple(value.shape)}".encode())
+        digest.update(value.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return root / "openvino" / digest.hexdigest()[:32]
 
 
 def _compiled(model: nn.Module, example: torch.Tensor) -> Forward:
