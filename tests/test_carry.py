@@ -259,6 +259,12 @@ def test_an_openvino_conversion_is_kept_on_disk_read_back_and_replaced_when_dama
     assert runtimes.prepared("openvino", model) and len(list(entry.parent.iterdir())) == 1
     monkeypatch.setenv("VIDSTYLE_CACHE", "off")
     assert not runtimes.prepare(model) and not runtimes.prepared("openvino", model)
+    monkeypatch.delenv("VIDSTYLE_CACHE")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert runtimes.cache_dir() == tmp_path / "xdg" / "vidstyle"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setattr(runtimes.Path, "home", lambda: (_ for _ in ()).throw(RuntimeError("no home")))
+    assert runtimes.cache_dir() is None  # no home folder: nothing kept, and the run goes on
 
 
 def test_a_look_carries_the_strokes_a_colour_transform_cannot_draw(stylizer, painting):

@@ -74,7 +74,10 @@ def cache_dir() -> Path | None:
     chosen = os.environ.get("VIDSTYLE_CACHE")
     if chosen:
         return None if chosen.lower() == "off" else Path(chosen)
-    home = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    try:
+        home = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    except RuntimeError:  # no home folder to be found (a bare container): nothing is kept
+        return None
     return Path(home) / "vidstyle"
 
 
