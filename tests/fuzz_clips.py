@@ -97,7 +97,7 @@ def check_output(path: Path) -> str:
 
 def run_one(mutant: Path, model: Path, timeout: float) -> Outcome:
     out = mutant.with_name(mutant.stem + "_out.mp4")
-    env = {**os.environ, "VIDSTYLE_DEBUG": ""}
+    env = {**os.environ, "VIDSTYLE_DEBUG": "", "VIDSTYLE_CACHE": "off"}  # nothing kept in the user's cache
     try:
         done = subprocess.run([sys.executable, "-m", "vidstyle", str(mutant), "--model", str(model), "-o", str(out),
                                "--device", "cpu", "-q", "--overwrite"], capture_output=True, text=True,
@@ -132,7 +132,8 @@ def train_model(folder: Path) -> Path:
     seed = make_clip(folder / "seed.mp4", frames=2, audio=None)
     subprocess.run([sys.executable, "-m", "vidstyle", str(seed), "--style", str(style), "--steps", "2",
                     "--train-size", "64", "--device", "cpu", "-q", "--save-model", str(model),
-                    "-o", str(folder / "seed_out.mp4")], check=True, capture_output=True)
+                    "-o", str(folder / "seed_out.mp4")], check=True, capture_output=True,
+                   env={**os.environ, "VIDSTYLE_CACHE": "off"})
     return model
 
 

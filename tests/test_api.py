@@ -56,9 +56,9 @@ def test_saving_a_model_on_a_cpu_prepares_its_fast_runtime(model, tmp_path, monk
     from vidstyle.render import runtimes
 
     monkeypatch.setenv("VIDSTYLE_CACHE", str(tmp_path / "cache"))
-    assert not runtimes.prepared("openvino", model.generator)
+    assert not runtimes.is_converted(model.generator)
     model.save(tmp_path / "m.pt")
-    assert runtimes.prepared("openvino", vidstyle.load(tmp_path / "m.pt", device="cpu").generator)
+    assert runtimes.is_converted(vidstyle.load(tmp_path / "m.pt", device="cpu").generator)
 
 
 def test_save_and_load_give_the_same_pictures(model, tmp_path):

@@ -163,7 +163,8 @@ def test_faster_runtimes_only_where_they_repay_and_a_failure_falls_back(stylizer
     from vidstyle.render import renderer, runtimes
 
     working, choose = 512 * 288, runtimes.choose
-    assert choose("auto", "cpu", 7, working, openvino=True) == "torch"  # a 50-frame clip: set-up not repaid
+    assert choose("auto", "cpu", 7, working, openvino=True) == "torch"  # a 50-frame clip: conversion not repaid
+    assert choose("auto", "cpu", 7, working, openvino=True, converted=True) == "openvino"  # converted before
     assert choose("auto", "cpu", 20, working, openvino=True) == "openvino"
     assert choose("auto", "cpu", 20, working, openvino=False) == "torch"
     assert choose("auto", "cpu", 120, working, openvino=False) == "compile"
@@ -231,34 +232,48 @@ def test_an_openvino_conversion_is_kept_on_disk_read_back_and_replaced_when_dama
     takes OpenVINO for a short clip then, the conversion is read back instead of traced again,
     it serves sizes that are not multiples of 4, and a damaged entry is converted afresh."""
     ov = pytest.importorskip("openvino")
-    from vidstyle.render import runtimes
+    from vidstyle.render import renderer, runtimes
 
     monkeypatch.setenv("VIDSTYLE_CACHE", str(tmp_path / "cache"))
     model = stylizer.model
-    assert not runtimes.prepared("openvino", model)
-    assert runtimes.choose("auto", "cpu", 7, 512 * 288, openvino=True, prepared=False) == "torch"
+    short = RunConfig().plan("cpu")  # a 50-frame 288x512 clip: 7 keyframes
+    assert not runtimes.is_converted(model)
+    assert renderer.clip_renderer(stylizer, short, frames=50, size=(288, 512)).stylizer is stylizer  # torch
     assert runtimes.prepare(model)
     entry, = (tmp_path / "cache" / "openvino").iterdir()
     assert sorted(f.name for f in entry.iterdir()) == ["model.bin", "model.xml"]  # no partial folder left
-    assert runtimes.prepared("openvino", model)
-    assert runtimes.choose("auto", "cpu", 7, 512 * 288, openvino=True, prepared=True) == "openvino"
+    assert runtimes.is_converted(model)
+    warm = renderer.clip_renderer(stylizer, short, frames=50, size=(288, 512))
+    assert warm.stylizer is not stylizer and warm.stylizer.runtime_batch == 1  # OpenVINO at once
     other = build_generator(GeneratorConfig(), 4, torch.device("cpu")).eval()
-    assert not runtimes.prepared("openvino", other)  # other weights, another entry
+    assert not runtimes.is_converted(other)  # other weights, another entry
 
     converted = []
     real_convert = ov.convert_model
     monkeypatch.setattr(ov, "convert_model", lambda *a, **k: converted.append(1) or real_convert(*a, **k))
     frame = np.ascontiguousarray(np.random.default_rng(7).integers(0, 255, (70, 118, 3), dtype=np.uint8))
     eager = apply_maps(stylizer.look(frame), frame).astype(int)
-    for damaged in (False, True):
-        if damaged:
-            (entry / "model.xml").write_text("<net>cut off")
+    for damage in (None, "model.xml", "model.bin"):
+        if damage:
+            (entry / damage).write_bytes(b"<net>cut off")
         fast = stylizer.with_runtime("openvino", 70, 118)
         assert np.abs(apply_maps(fast.look(frame), frame).astype(int) - eager).max() <= 2
-        assert len(converted) == int(damaged)  # read back; traced again only when damaged
-    assert runtimes.prepared("openvino", model) and len(list(entry.parent.iterdir())) == 1
-    monkeypatch.setenv("VIDSTYLE_CACHE", "off")
-    assert not runtimes.prepare(model) and not runtimes.prepared("openvino", model)
+        assert len(converted) == (0, 1, 2)[(None, "model.xml", "model.bin").index(damage)]  # read back unless damaged
+        assert runtimes.is_converted(model) and len(list(entry.parent.iterdir())) == 1
+    (entry / "model.xml").unlink()  # half removed: the folder must not block the next conversion for good
+    assert runtimes.prepare(model) and sorted(f.name for f in entry.iterdir()) == ["model.bin", "model.xml"]
+    real_compile = ov.Core.compile_model
+    monkeypatch.setattr(ov.Core, "compile_model", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("plugin")))
+    with pytest.raises(RuntimeError, match="plugin"):  # the renderer falls back to torch (tested above) ...
+        stylizer.with_runtime("openvino", 70, 118)
+    assert not runtimes.is_converted(model)  # ... and a kept conversion that does not run is not kept
+    monkeypatch.setattr(ov.Core, "compile_model", real_compile)
+
+    monkeypatch.setattr(ov, "convert_model", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("tracer")))
+    assert not runtimes.prepare(other)  # a conversion that fails costs a later run its head start, nothing more
+    for off in ("off", "0", "relative/dir"):
+        monkeypatch.setenv("VIDSTYLE_CACHE", off)
+        assert runtimes.cache_dir() is None and not runtimes.prepare(model) and not runtimes.is_converted(model)
     monkeypatch.delenv("VIDSTYLE_CACHE")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert runtimes.cache_dir() == tmp_path / "xdg" / "vidstyle"

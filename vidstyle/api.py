@@ -71,7 +71,8 @@ class StyleModel:
 
     def save(self, path: PathLike, *, overwrite: bool = False) -> Path:
         """Write the model to ``path`` (atomically); `load` reads it back, as does
-        ``vidstyle --model PATH``.
+        ``vidstyle --model PATH``. On a CPU its OpenVINO conversion is kept in the user's cache
+        too (about 3 s, once; ``VIDSTYLE_CACHE=off`` for none), so applying it later starts at once.
 
             >>> path = model.save(tmp / "starry.pt")          # doctest: +SKIP
         """

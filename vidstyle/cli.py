@@ -172,7 +172,7 @@ def _empty_is_none(ctx: click.Context, param: click.Parameter, value: str | None
 @field_option("inference.fast_size", "--fast-size", type=click.IntRange(64, MAX_SIZE),
               help="Long side of the fast path's working resolution.")
 @field_option("inference.runtime", "--runtime", type=click.Choice(RUNTIME_CHOICES),
-              help="Keyframe generator runtime: openvino (2.6x faster on a CPU; ~3 s to convert a model once, "
+              help="Keyframe generator runtime: openvino (2.4-3x faster on a CPU; 2-3 s to convert a model once, "
                    "then kept in ~/.cache/vidstyle [env: VIDSTYLE_CACHE, 'off' for none]), compile (torch.compile, "
                    "2.4x, ~27 s first compile), torch. auto: on a CPU the fastest one the clip's keyframes repay.")
 @field_option("inference.precision", "--precision", type=click.Choice(PRECISIONS),

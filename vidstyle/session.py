@@ -187,8 +187,9 @@ class StyleSession:
         with atomic_output(path) as temp:
             save_style_model(self.checkpoint(generator), temp)
         self.reporter.info(f"saved style model to {path}")
-        if self.device.type == "cpu":  # a saved model is for later runs: they start without converting
-            runtimes.prepare(generator)
+        if self.device.type == "cpu" and runtimes.prepare(generator):  # for later runs: they start at once
+            self.reporter.info(f"kept its OpenVINO conversion in {runtimes.cache_dir()}: runs with "
+                               f"{option('model')} {path.name} start without converting it")
 
     def _content_tensor(self, rgb: np.ndarray) -> torch.Tensor:
         """The frame at the training size; small or thin frames are scaled up so that the loss

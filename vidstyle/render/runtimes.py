@@ -2,7 +2,7 @@
 eval-mode generator into a callable of the same signature (normalised (B, 3, H, W) float tensor
 in, out), built for one input size.
 
-Measured by benchmarks/runtimes.py at 512x288 on the 2-core VM: OpenVINO in fp32 2.6-3.0x eager
+Measured by benchmarks/runtimes.py at 512x288 on the 2-core VM: OpenVINO in fp32 2.4-3.0x eager
 torch (max difference 2e-3); torch.compile 2.0-2.6x (1.6e-5) after a ~27 s first compile (~2.4 s
 from Inductor's cache later). ONNX Runtime is not offered: the generator's instance norm does not
 export to ONNX.
@@ -17,6 +17,7 @@ warm.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import importlib.metadata
 import importlib.util
@@ -49,53 +50,61 @@ OPENVINO_TRACE_SHAPE = (1, 3, 32, 32)  # the conversion traces at this size; the
 
 
 def choose(policy: str, device_type: str, runs: float, pixels: int, openvino: bool | None = None,
-           prepared: bool = False) -> str:
+           converted: bool = False) -> str:
     """The runtime for about ``runs`` generator runs on frames of ``pixels`` (the working size).
     ``auto`` on a CPU: the fastest one whose one-off set-up those runs repay (OpenVINO when
-    installed, at once where the model's conversion is ``prepared`` on disk; else torch.compile;
-    a 512x288 run saves ~0.24 s and ~0.22 s), else plain torch; plain torch on a GPU. Any other
-    policy is taken as given."""
+    installed, at once where the model is ``converted`` already, on disk; else torch.compile;
+    a 512x288 run saves ~0.24 s and ~0.22 s), else plain torch; plain torch on a GPU. Any
+    other policy is taken as given."""
     if policy != "auto":
         return policy
     if device_type != "cpu":
         return "torch"
     openvino = openvino_available() if openvino is None else openvino
     saved_per_run = EAGER_SECONDS_512x288 * pixels / (512 * 288)
-    setup = dict(SETUP_SECONDS, **({"openvino": WARM_SETUP_SECONDS} if prepared else {}))
+    setup = dict(SETUP_SECONDS, **({"openvino": WARM_SETUP_SECONDS} if converted else {}))
     for name in (("openvino",) if openvino else ()) + ("compile",):
         if runs * saved_per_run * (1 - 1 / SPEED_UP[name]) >= setup[name]:
             return name
     return "torch"
 
 
+OFF = ("off", "0", "false", "no", "none")
+
+
 def cache_dir() -> Path | None:
-    """Where converted models are kept between runs: $VIDSTYLE_CACHE ("off": nowhere), else
-    vidstyle's folder in the user's cache ($XDG_CACHE_HOME or ~/.cache)."""
+    """Where converted models are kept between runs: $VIDSTYLE_CACHE (an absolute folder; "off"
+    for nowhere), else vidstyle's folder in the user's cache ($XDG_CACHE_HOME or ~/.cache)."""
     chosen = os.environ.get("VIDSTYLE_CACHE")
     if chosen:
-        return None if chosen.lower() == "off" else Path(chosen)
+        return Path(chosen) if Path(chosen).is_absolute() and chosen.lower() not in OFF else None
     try:
-        home = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+        xdg = os.environ.get("XDG_CACHE_HOME")
+        home = Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".cache"
     except RuntimeError:  # no home folder to be found (a bare container): nothing is kept
         return None
-    return Path(home) / "vidstyle"
+    return home / "vidstyle"
 
 
-def prepared(name: str, model: nn.Module) -> bool:
-    """Whether runtime ``name`` has ``model``'s conversion on disk (only OpenVINO keeps one)."""
-    entry = _openvino_entry(model) if name == "openvino" and openvino_available() else None
-    return entry is not None and (entry / "model.xml").is_file()
+def is_converted(model: nn.Module) -> bool:
+    """Whether ``model``'s OpenVINO conversion is on disk. Never raises: a cache that cannot be
+    read is no cache."""
+    return _kept(_openvino_entry(model) if openvino_available() else None)
 
 
 def prepare(model: nn.Module) -> bool:
     """Convert ``model`` for OpenVINO now and keep it on disk, so that runs that apply it later
-    start warm. False where OpenVINO is not installed or there is no cache to keep it in."""
-    if not openvino_available() or _openvino_entry(model) is None:
+    start warm (about 3 s once). False where that cannot be done (no OpenVINO, no cache, a
+    conversion that fails): those runs convert, or run on torch, then."""
+    if _openvino_entry(model) is None:
         return False
-    import openvino as ov
+    try:
+        import openvino as ov
 
-    _openvino_model(ov.Core(), model)
-    return prepared("openvino", model)
+        _openvino_model(ov.Core(), model)
+    except Exception:  # noqa: BLE001 - a speed-up for later runs, never a reason for this one to fail
+        return False
+    return is_converted(model)
 
 
 def build(name: str, model: nn.Module, example: torch.Tensor) -> Forward:
@@ -113,37 +122,43 @@ def _openvino(model: nn.Module, example: torch.Tensor) -> Forward:
 
     core = ov.Core()
     converted = _openvino_model(core, model)
-    converted.reshape(list(example.shape))  # a fixed shape: 10 % faster than compiling for any
-    # fp32: the CPU plugin may otherwise pick 16-bit on CPUs that have it (measured 0.33 off)
-    compiled = core.compile_model(converted, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+    try:
+        converted.reshape(list(example.shape))  # a fixed shape: 10 % faster than compiling for any
+        # fp32: the CPU plugin may otherwise pick 16-bit on CPUs that have it (measured 0.33 off)
+        compiled = core.compile_model(converted, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
 
-    def forward(x: torch.Tensor) -> torch.Tensor:
-        return torch.from_numpy(compiled(x.float().contiguous().numpy())[0])
+        def forward(x: torch.Tensor) -> torch.Tensor:
+            return torch.from_numpy(compiled(x.float().contiguous().numpy())[0])
 
-    forward(example)
+        forward(example)
+    except Exception:
+        _forget(_openvino_entry(model))  # a kept conversion that does not run: the next run converts afresh
+        raise
     return forward
 
 
 def _openvino_model(core, model: nn.Module):
     """``model`` as an OpenVINO model that takes any size: read from the cache, or converted
-    (traced at a tiny size) and written there whole or not at all. A cache that cannot be read
-    or written costs only the conversion."""
+    (traced at a tiny size, from a copy: the tracer switches the module it is given to eval
+    mode) and written there whole or not at all. A cache that cannot be read or written costs
+    only the conversion."""
     import openvino as ov
 
     entry = _openvino_entry(model)
-    if entry is not None and (entry / "model.xml").is_file():
+    if _kept(entry):
         try:
             return core.read_model(entry / "model.xml")
         except Exception:  # noqa: BLE001 - a damaged entry: convert again
-            shutil.rmtree(entry, ignore_errors=True)
+            pass
     with warnings.catch_warnings():  # torch's tracer warns about asserts it cannot record: not the user's concern
         warnings.simplefilter("ignore")
-        converted = ov.convert_model(model, example_input=torch.zeros(OPENVINO_TRACE_SHAPE))
+        converted = ov.convert_model(copy.deepcopy(model).eval(), example_input=torch.zeros(OPENVINO_TRACE_SHAPE))
     if entry is not None:
         temp = entry.with_name(f"{entry.name}.{uuid.uuid4().hex}.partial")
         try:
             temp.mkdir(parents=True)
             ov.save_model(converted, temp / "model.xml", compress_to_fp16=False)
+            _forget(entry)  # a damaged or half-removed entry would block the rename for good
             temp.rename(entry)  # one rename: another process sees all of it or nothing
         except Exception:  # noqa: BLE001 - read-only, full, or another process's entry won the rename
             pass
@@ -152,15 +167,31 @@ def _openvino_model(core, model: nn.Module):
     return converted
 
 
+def _kept(entry: Path | None) -> bool:
+    try:
+        return entry is not None and (entry / "model.xml").is_file()
+    except OSError:  # a folder that cannot be searched
+        return False
+
+
+def _forget(entry: Path | None) -> None:
+    if entry is not None:
+        shutil.rmtree(entry, ignore_errors=True)
+
+
 def _openvino_entry(model: nn.Module) -> Path | None:
     """The cache folder of ``model``'s conversion: named by a hash of its weights, the code that
-    defines it and the OpenVINO version, so a changed model or generator never reads a stale one."""
+    defines it, the trace size and the OpenVINO and torch versions, so a changed model, generator
+    or library never reads a stale one. None where nothing can be kept (never raises)."""
     root = cache_dir()
     if root is None:
         return None
-    digest = hashlib.sha256(b"openvino-1")
-    digest.update(importlib.metadata.version("openvino").encode())
-    digest.update(Path(inspect.getfile(type(model))).read_bytes())
+    try:
+        digest = hashlib.sha256(f"openvino-1 {OPENVINO_TRACE_SHAPE} torch {torch.__version__}".encode())
+        digest.update(importlib.metadata.version("openvino").encode())
+        digest.update(Path(inspect.getfile(type(model))).read_bytes())
+    except (OSError, TypeError, importlib.metadata.PackageNotFoundError):  # no version to name it by
+        return None
     for key, value in model.state_dict().items():
         value = value.detach().cpu().contiguous()
         digest.update(f"{key}:{value.dtype}:{tuple(value.shape)}".encode())

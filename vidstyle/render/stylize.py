@@ -45,9 +45,9 @@ class Stylizer:
         """A copy whose generator runs under runtime ``name`` (render/runtimes.py), built for
         batches of ``batch`` frames of this size; smaller batches are padded to it and larger
         ones split, so a compiled graph is never rebuilt for a new shape mid-clip (on a GPU, a
-        batch of 4 and a clip's last, shorter batch would each compile again; OpenVINO then sees
-        the one shape it was converted with). Raises what the runtime raises: the caller keeps
-        this stylizer then."""
+        batch of 4 and a clip's last, shorter batch would each compile again; OpenVINO compiles
+        for the one shape it is given). Raises what the runtime raises: the caller keeps this
+        stylizer then."""
         shape = self.working_shape(height, width)
         twin = copy.copy(self)
         twin.model = runtimes.build(name, self.model, torch.zeros(batch, 3, *shape, device=self.device))
