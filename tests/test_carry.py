@@ -282,6 +282,23 @@ def test_an_openvino_conversion_is_kept_on_disk_read_back_and_replaced_when_dama
     assert runtimes.cache_dir() is None  # no home folder: nothing kept, and the run goes on
 
 
+def test_two_runs_converting_one_model_at_once_leave_one_whole_entry(stylizer, tmp_path, monkeypatch):
+    """Two runs that save the same model at once both convert it (threads here: the tracer is one
+    per process, so conversions take turns; processes each have their own); one rename wins, the
+    other's folder is dropped, and nothing half-written is left behind."""
+    pytest.importorskip("openvino")
+    from concurrent.futures import ThreadPoolExecutor
+
+    from vidstyle.render import runtimes
+
+    monkeypatch.setenv("VIDSTYLE_CACHE", str(tmp_path / "cache"))
+    with ThreadPoolExecutor(2) as pool:
+        assert list(pool.map(runtimes.prepare, [stylizer.model, stylizer.model])) == [True, True]
+    entry, = (tmp_path / "cache" / "openvino").iterdir()
+    assert sorted(f.name for f in entry.iterdir()) == ["model.bin", "model.xml"]
+    assert runtimes.is_converted(stylizer.model)
+
+
 def test_a_look_carries_the_strokes_a_colour_transform_cannot_draw(stylizer, painting):
     frame = np.ascontiguousarray(painting[:64, :96])
     look = stylizer.look(frame)

@@ -47,6 +47,9 @@ WARM_SETUP_SECONDS = 0.5  # OpenVINO with the model's conversion on disk already
 SPEED_UP = {"openvino": 2.6, "compile": 2.4}  # over eager torch
 EAGER_SECONDS_512x288 = 0.39  # one eager generator run at 512x288; the cost scales with the pixels
 OPENVINO_TRACE_SHAPE = (1, 3, 32, 32)  # the conversion traces at this size; the result takes any
+# TorchScript's tracer (and the warnings filter around it) is one per process: two threads tracing
+# at once fail its sanity check ("graphs differed across invocations"), so conversions take turns
+_TRACING = threading.Lock()
 
 
 def choose(policy: str, device_type: str, runs: float, pixels: int, openvino: bool | None = None,
@@ -141,30 +144,44 @@ def _openvino_model(core, model: nn.Module):
     """``model`` as an OpenVINO model that takes any size: read from the cache, or converted
     (traced at a tiny size, from a copy: the tracer switches the module it is given to eval
     mode) and written there whole or not at all. A cache that cannot be read or written costs
-    only the conversion."""
+    only the conversion. One at a time in a process (the tracer is the process's)."""
+    entry = _openvino_entry(model)
+    with _TRACING:
+        if _kept(entry):
+            try:
+                return core.read_model(entry / "model.xml")
+            except Exception:  # noqa: BLE001 - a damaged entry: convert again
+                _forget(entry)
+        converted = _convert(model)
+        if entry is not None:
+            _keep(converted, entry)
+    return converted
+
+
+def _convert(model: nn.Module):
     import openvino as ov
 
-    entry = _openvino_entry(model)
-    if _kept(entry):
-        try:
-            return core.read_model(entry / "model.xml")
-        except Exception:  # noqa: BLE001 - a damaged entry: convert again
-            pass
-    with warnings.catch_warnings():  # torch's tracer warns about asserts it cannot record: not the user's concern
+    with warnings.catch_warnings():  # the tracer warns about asserts it cannot record: not the user's concern
         warnings.simplefilter("ignore")
-        converted = ov.convert_model(copy.deepcopy(model).eval(), example_input=torch.zeros(OPENVINO_TRACE_SHAPE))
-    if entry is not None:
-        temp = entry.with_name(f"{entry.name}.{uuid.uuid4().hex}.partial")
-        try:
-            temp.mkdir(parents=True)
-            ov.save_model(converted, temp / "model.xml", compress_to_fp16=False)
-            _forget(entry)  # a damaged or half-removed entry would block the rename for good
-            temp.rename(entry)  # one rename: another process sees all of it or nothing
-        except Exception:  # noqa: BLE001 - read-only, full, or another process's entry won the rename
-            pass
-        finally:
-            shutil.rmtree(temp, ignore_errors=True)
-    return converted
+        return ov.convert_model(copy.deepcopy(model).eval(), example_input=torch.zeros(OPENVINO_TRACE_SHAPE))
+
+
+def _keep(converted, entry: Path) -> None:
+    """Write the conversion to ``entry`` whole or not at all: into a folder of its own, renamed
+    into place (where another process's entry won the rename, theirs stays)."""
+    import openvino as ov
+
+    temp = entry.with_name(f"{entry.name}.{uuid.uuid4().hex}.partial")
+    try:
+        temp.mkdir(parents=True)
+        ov.save_model(converted, temp / "model.xml", compress_to_fp16=False)
+        if not _kept(entry):
+            _forget(entry)  # a half-removed entry would block the rename for good
+        temp.rename(entry)
+    except Exception:  # noqa: BLE001 - read-only, full, or another process's entry won the rename
+        pass
+    finally:
+        shutil.rmtree(temp, ignore_errors=True)
 
 
 def _kept(entry: Path | None) -> bool:
