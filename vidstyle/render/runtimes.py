@@ -8,7 +8,7 @@ from Inductor's cache later). ONNX Runtime is not offered: the generator's insta
 export to ONNX.
 
 OpenVINO's conversion (tracing the model) is most of its set-up, so it is done once per model:
-traced at a tiny size (the converted model takes any size: 2.3-2.9 s instead of 4.3 s at 512x288),
+traced at a tiny size (the converted model takes any size: 1.9-2.9 s instead of 4.3 s at 512x288),
 and kept on disk under the weights' own hash (`cache_dir`), where a saved model's next run, or
 any process that meets the same weights, reads it back (0.5 s to a first frame at 512x288). A
 model saved with --save-model is converted then (`prepare`), so that its first render starts
