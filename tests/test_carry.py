@@ -1,5 +1,7 @@
 """Keyframes and the look carried along the motion (render/carry.py)."""
 
+import importlib.util
+
 import numpy as np
 import pytest
 import torch
@@ -280,6 +282,19 @@ def test_an_openvino_conversion_is_kept_on_disk_read_back_and_replaced_when_dama
     monkeypatch.delenv("XDG_CACHE_HOME")
     monkeypatch.setattr(runtimes.Path, "home", lambda: (_ for _ in ()).throw(RuntimeError("no home")))
     assert runtimes.cache_dir() is None  # no home folder: nothing kept, and the run goes on
+
+
+def test_the_log_says_how_a_clip_is_rendered_and_on_what(tmp_path, style_path, capsys):
+    clip, model = make_clip(tmp_path / "c.mp4", frames=12), tmp_path / "m.pt"
+    assert run(clip, "--style", style_path, "--save-model", model, "-o", tmp_path / "a.mp4", *FAST) == 0
+    capsys.readouterr()
+    assert run(clip, "--model", model, "-o", tmp_path / "b.mp4", "--device", "cpu") == 0
+    err = capsys.readouterr().err
+    assert "c.mp4: keyframes at most 8 frames apart, their looks carried between them (generator on torch)" in err
+    if importlib.util.find_spec("openvino"):
+        assert run(clip, "--model", model, "-o", tmp_path / "d.mp4", "--device", "cpu", "--keyframes", "every",
+                   "--runtime", "openvino", "--no-stabilize") == 0
+        assert "c.mp4: every frame through the generator (generator on openvino)" in capsys.readouterr().err
 
 
 def test_two_runs_converting_one_model_at_once_leave_one_whole_entry(stylizer, tmp_path, monkeypatch):

@@ -48,6 +48,10 @@ class Renderer(ABC, Generic[T]):
         """The staged results of every frame still held back, at the end of the clip."""
         return []
 
+    def describe(self) -> str | None:
+        """How this renderer treats a clip, in a few words for the run's log (None: nothing to say)."""
+        return None
+
     @abstractmethod
     def draw(self, frames: list[np.ndarray], staged: list[T]) -> list[np.ndarray]:
         """The finished uint8 RGB pictures of ``frames`` from their staged results; called in

@@ -73,6 +73,8 @@ class Job(ABC):
     def render(self, treatment: Treatment, session: StyleSession) -> str:
         """Treat every frame into ``output`` (atomically); a one-line summary of what was written."""
         renderer = self.renderer(treatment, session)
+        if (how := renderer.describe()) is not None:
+            session.reporter.info(f"{self.input.name}: {how}")
         with atomic_output(self.output, directory=self.directory) as temp, self.sink(temp, session) as sink, \
                 session.reporter.bar(self.source.frame_count, self.input.name, "frame") as bar:
             written = run(self.source, renderer, sink, bar)

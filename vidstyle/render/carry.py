@@ -103,6 +103,10 @@ class KeyframeCarrier(Renderer[Look]):
     def draw(self, frames: list[np.ndarray], staged: list[Look]) -> list[np.ndarray]:
         return apply_looks(frames, staged)
 
+    def describe(self) -> str:
+        return (f"keyframes at most {self.interval} frames apart, their looks carried between them "
+                f"(generator on {self.stylizer.runtime})")
+
     def flush(self) -> list[Look]:
         """The frames still waiting, at the clip's end: its last frame becomes a keyframe, so
         that they too blend the keyframes on both sides."""

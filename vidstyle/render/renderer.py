@@ -51,6 +51,10 @@ class EveryFrame(Renderer[np.ndarray]):
             return staged
         return [self.stabilizer(src, out) for src, out in zip(frames, staged, strict=True)]
 
+    def describe(self) -> str:
+        steady = ", stabilized" if self.stabilizer is not None else ""
+        return f"every frame through the generator{steady} (generator on {self.stylizer.runtime})"
+
 
 class Unchanged(Renderer[np.ndarray]):
     """The frames as they come: what decoding and encoding alone cost."""

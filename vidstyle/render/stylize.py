@@ -40,6 +40,7 @@ class Stylizer:
             model = to_channels_last(model)
         self.model = model
         self.runtime_batch: int | None = None  # the batch a runtime's generator was built for
+        self.runtime = "torch"  # what runs the generator (render/runtimes.py), for the run's log
 
     def with_runtime(self, name: str, height: int, width: int, batch: int = 1) -> Stylizer:
         """A copy whose generator runs under runtime ``name`` (render/runtimes.py), built for
@@ -52,6 +53,7 @@ class Stylizer:
         twin = copy.copy(self)
         twin.model = runtimes.build(name, self.model, torch.zeros(batch, 3, *shape, device=self.device))
         twin.runtime_batch = batch
+        twin.runtime = name
         return twin
 
     def __call__(self, frames: list[np.ndarray]) -> list[np.ndarray]:
