@@ -166,7 +166,7 @@ def test_faster_runtimes_only_where_they_repay_and_a_failure_falls_back(stylizer
 
     working, choose = 512 * 288, runtimes.choose
     assert choose("auto", "cpu", 7, working, openvino=True) == "torch"  # a 50-frame clip: conversion not repaid
-    assert choose("auto", "cpu", 7, working, openvino=True, converted=True) == "openvino"  # converted before
+    assert choose("auto", "cpu", 7, working, openvino=True, converted=lambda: True) == "openvino"  # converted before
     assert choose("auto", "cpu", 20, working, openvino=True) == "openvino"
     assert choose("auto", "cpu", 20, working, openvino=False) == "torch"
     assert choose("auto", "cpu", 120, working, openvino=False) == "compile"

@@ -80,8 +80,7 @@ class StyleModel:
         check_output(path, overwrite, role="style model", option="path")
         with atomic_output(path) as temp:
             save_style_model(Checkpoint(generator=self.generator, info=self.info), temp)
-        if self.device.type == "cpu":  # later runs that apply it start without converting
-            runtimes.prepare(self.generator)
+        runtimes.prepare(self.generator)  # on a CPU, later runs that apply it start without converting
         return path
 
     def stylize_image(self, image: ImageLike, *, inference: InferenceConfig | None = None) -> Image.Image | np.ndarray:

@@ -187,7 +187,7 @@ class StyleSession:
         with atomic_output(path) as temp:
             save_style_model(self.checkpoint(generator), temp)
         self.reporter.info(f"saved style model to {path}")
-        if self.device.type == "cpu" and runtimes.prepare(generator):  # for later runs: they start at once
+        if runtimes.prepare(generator):  # on a CPU, for later runs: they start without converting
             self.reporter.info(f"kept its OpenVINO conversion in {runtimes.cache_dir()}: runs with "
                                f"{option('model')} {path.name} start without converting it")
 

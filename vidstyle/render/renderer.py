@@ -74,9 +74,8 @@ def clip_renderer(stylizer: Stylizer, plan: Plan, frames: int = 0, size: tuple[i
     interval = plan.keyframe_interval
     if size is not None:
         height, width = stylizer.working_shape(*size)
-        auto_on_cpu = plan.inference.runtime == "auto" and stylizer.device.type == "cpu"
         name = runtimes.choose(plan.inference.runtime, stylizer.device.type, frames / interval, height * width,
-                               converted=auto_on_cpu and runtimes.is_converted(stylizer.model))
+                               converted=lambda: runtimes.is_converted(stylizer.model))
         if name != "torch":  # built for the batches it will see: the carrier's keyframes come one at a time
             stylizer = _with_runtime(stylizer, name, size, 1 if interval > 1 else stylizer.batch_size, warn)
     if interval > 1:

@@ -53,21 +53,21 @@ _TRACING = threading.Lock()
 
 
 def choose(policy: str, device_type: str, runs: float, pixels: int, openvino: bool | None = None,
-           converted: bool = False) -> str:
+           converted: Callable[[], bool] = lambda: False) -> str:
     """The runtime for about ``runs`` generator runs on frames of ``pixels`` (the working size).
     ``auto`` on a CPU: the fastest one whose one-off set-up those runs repay (OpenVINO when
-    installed, at once where the model is ``converted`` already, on disk; else torch.compile;
-    a 512x288 run saves ~0.24 s and ~0.22 s), else plain torch; plain torch on a GPU. Any
-    other policy is taken as given."""
+    installed, at once where the model is ``converted()`` already, on disk — asked only then;
+    else torch.compile; a 512x288 run saves ~0.24 s and ~0.22 s), else plain torch; plain torch
+    on a GPU. Any other policy is taken as given."""
     if policy != "auto":
         return policy
     if device_type != "cpu":
         return "torch"
     openvino = openvino_available() if openvino is None else openvino
     saved_per_run = EAGER_SECONDS_512x288 * pixels / (512 * 288)
-    setup = dict(SETUP_SECONDS, **({"openvino": WARM_SETUP_SECONDS} if converted else {}))
     for name in (("openvino",) if openvino else ()) + ("compile",):
-        if runs * saved_per_run * (1 - 1 / SPEED_UP[name]) >= setup[name]:
+        setup = WARM_SETUP_SECONDS if name == "openvino" and converted() else SETUP_SECONDS[name]
+        if runs * saved_per_run * (1 - 1 / SPEED_UP[name]) >= setup:
             return name
     return "torch"
 
@@ -97,9 +97,12 @@ def is_converted(model: nn.Module) -> bool:
 
 def prepare(model: nn.Module) -> bool:
     """Convert ``model`` for OpenVINO now and keep it on disk, so that runs that apply it later
-    start warm (about 3 s once). False where that cannot be done (no OpenVINO, no cache, a
-    conversion that fails): those runs convert, or run on torch, then."""
-    if _openvino_entry(model) is None:
+    on this CPU start warm (about 3 s once). False where that is not done: a model on a GPU, no
+    OpenVINO, no cache, a conversion that fails (those runs convert, or run on torch, then)."""
+    if next(model.parameters()).device.type != "cpu":
+        return False
+    entry = _openvino_entry(model)
+    if entry is None:
         return False
     try:
         import openvino as ov
@@ -107,7 +110,7 @@ def prepare(model: nn.Module) -> bool:
         _openvino_model(ov.Core(), model)
     except Exception:  # noqa: BLE001 - a speed-up for later runs, never a reason for this one to fail
         return False
-    return is_converted(model)
+    return _kept(entry)
 
 
 def build(name: str, model: nn.Module, example: torch.Tensor) -> Forward:

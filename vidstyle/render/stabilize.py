@@ -26,6 +26,8 @@ from vidstyle.media.images import shrink_long_side
 from vidstyle.render.flow import FlowEstimator, Motion, gray, motion, sum_of_squares, warp
 
 Frame = TypeVar("Frame")  # a backend's (source, output) pair in [0, 1]: numpy arrays or device tensors
+DETAIL_SIGMA = 1.5  # fine detail: what a Gaussian blur of this σ removes (`restore_detail`, both backends)
+ENERGY_SIGMA = 4.0  # the neighbourhood (σ) whose detail energy is matched
 
 
 class TemporalStabilizer:
@@ -102,7 +104,7 @@ class _TorchBlend(_Blend[tuple[torch.Tensor, torch.Tensor]]):
 
     def __init__(self, config: StabilizeConfig, device: torch.device) -> None:
         self.config, self.device = config, device
-        self._kernels = {sigma: _gaussian_kernel(sigma).to(device) for sigma in (1.5, 4.0)}
+        self._kernels = {sigma: _gaussian_kernel(sigma).to(device) for sigma in (DETAIL_SIGMA, ENERGY_SIGMA)}
         self._borders: dict[tuple[int, int], torch.Tensor] = {}  # (length, pad) -> reflected indices
 
     def load(self, source: np.ndarray, stylized: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
@@ -118,9 +120,9 @@ class _TorchBlend(_Blend[tuple[torch.Tensor, torch.Tensor]]):
             change = (source - _sample(previous_source, grid)).square().sum(0)
             weight = torch.exp(change * (-0.5 / self.config.sigma**2)) * valid * self.config.strength
             blended = torch.lerp(out, _sample(previous_out, grid), weight)
-            low = self._blur(blended, 1.5)
+            low = self._blur(blended, DETAIL_SIGMA)
             detail = blended - low
-            raw_detail = out - self._blur(out, 1.5)
+            raw_detail = out - self._blur(out, DETAIL_SIGMA)
             gain = (self._local_energy(raw_detail) + 1e-6) / (self._local_energy(detail) + 1e-6)
             gain = gain.sqrt_().clamp_(1.0, self.config.max_detail_gain)
             return source, torch.addcmul(low, detail, gain)
@@ -162,7 +164,7 @@ class _TorchBlend(_Blend[tuple[torch.Tensor, torch.Tensor]]):
         return self._borders[length, pad]
 
     def _local_energy(self, detail: torch.Tensor) -> torch.Tensor:
-        return self._blur(detail.square().sum(0, keepdim=True), 4.0)
+        return self._blur(detail.square().sum(0, keepdim=True), ENERGY_SIGMA)
 
 
 def _sample(planes: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
@@ -189,15 +191,15 @@ def _full_size(moved: Motion, shape: tuple[int, int]) -> tuple[np.ndarray, np.nd
 
 
 def _local_energy(detail: np.ndarray) -> np.ndarray:
-    return cv2.GaussianBlur(sum_of_squares(detail), (0, 0), 4.0)
+    return cv2.GaussianBlur(sum_of_squares(detail), (0, 0), ENERGY_SIGMA)
 
 
 def restore_detail(blended: np.ndarray, raw: np.ndarray, max_gain: float) -> np.ndarray:
-    """Scale ``blended``'s fine detail (above a σ=1.5 blur) so that its local energy matches
-    ``raw``'s, never by less than 1 or more than ``max_gain``."""
-    low = cv2.GaussianBlur(blended, (0, 0), 1.5)
+    """Scale ``blended``'s fine detail (above a DETAIL_SIGMA blur) so that its local energy
+    matches ``raw``'s, never by less than 1 or more than ``max_gain``."""
+    low = cv2.GaussianBlur(blended, (0, 0), DETAIL_SIGMA)
     detail = blended - low
-    raw_detail = raw - cv2.GaussianBlur(raw, (0, 0), 1.5)
+    raw_detail = raw - cv2.GaussianBlur(raw, (0, 0), DETAIL_SIGMA)
     gain = cv2.sqrt((_local_energy(raw_detail) + 1e-6) / (_local_energy(detail) + 1e-6))
     np.clip(gain, 1.0, max_gain, out=gain)
     detail *= gain[..., None]
