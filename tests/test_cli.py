@@ -277,3 +277,21 @@ def test_skip_existing_resumes_a_stopped_batch(tmp_path, style_path, capsys):
     assert (out / "a_styled.mp4").read_bytes() == done  # left alone
     assert read_clip(out / "b_styled.mp4").frames == 4
     assert run(a, b, "--style", style_path, "--out-dir", out, *FAST) == 1  # without it, existing outputs refuse
+
+
+def test_help_states_the_training_defaults_a_run_resolves(capsys):
+    """The --steps and --train-size help must name what a run actually uses on each device
+    (it once said 200 steps on a CPU after the default had become 90)."""
+    import re
+
+    from vidstyle.config import TrainConfig
+
+    assert run("--help") == 0
+    text = " ".join(capsys.readouterr().out.split())
+    steps = re.search(r"Training steps\. Default: (\d+) on CPU, (\d+) on GPU \(--photoreal: (\d+), (\d+)\)", text)
+    size = re.search(r"training frame, aspect kept\. Default: (\d+) on CPU, (\d+) on GPU \(--photoreal: (\d+), (\d+)\)",
+                     text)
+    assert steps and size, text[:300]
+    for index, (device, photoreal) in enumerate([("cpu", False), ("cuda", False), ("cpu", True), ("cuda", True)]):
+        resolved = TrainConfig(photoreal=photoreal).for_device(device)
+        assert (int(steps.group(index + 1)), int(size.group(index + 1))) == (resolved.steps, resolved.train_size)

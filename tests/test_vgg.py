@@ -1,5 +1,6 @@
 import socket
 
+import numpy as np
 import pytest
 import torch
 from torchvision.models.vgg import cfgs, make_layers
@@ -115,7 +116,7 @@ def test_random_vgg_reflects_where_it_can_and_takes_maps_too_small_to_reflect():
 
     net = load_vgg_features("random", LAYERS)
     reference = torch.nn.Sequential(*[torch.nn.ReLU() if isinstance(m, torch.nn.ReLU) else m
-                                      for m in list(_random_features())[:30]])
+                                      for m in _random_features(30)])
     assert all(m.padding_mode == "reflect" for m in reference if isinstance(m, torch.nn.Conv2d))
     x = torch.randn(1, 3, 37, 50)
     got, y = net(x), x
@@ -173,3 +174,25 @@ def test_the_weights_download_times_out_per_connection_not_process_wide(tmp_path
         load_vgg_features(None, LAYERS, progress=False, timeout=7)
     assert sorted(p.name for p in bad.parent.iterdir()) == [good.name]  # no partial file left behind
     assert socket.getdefaulttimeout() is None
+
+
+def test_random_vgg_is_numpys_seeded_stream_in_layer_order():
+    """Every conv weight through conv5_1 recomputed here from numpy's frozen RandomState stream
+    (He-normal, fan-out, layers in order, zero biases), plus taps pinned as numbers: the network
+    is drawn only as deep as it is cut, so a cut must not change the weights it keeps."""
+    from vidstyle.model.vgg import _random_features
+
+    net = load_vgg_features("random", LAYERS)
+    rs = np.random.RandomState(0)
+    convs = [m for m in net.body if isinstance(m, torch.nn.Conv2d)]
+    assert len(convs) == 13  # conv1_1 .. conv5_1
+    for conv in convs:
+        shape = tuple(conv.weight.shape)
+        expected = rs.standard_normal(shape) * np.sqrt(2.0 / (shape[0] * shape[2] * shape[3]))
+        assert np.array_equal(conv.weight.numpy(), expected.astype(np.float32))
+        assert not conv.bias.any()
+    assert convs[0].weight[0, 0, 0].tolist() == pytest.approx([0.1039478, 0.0235795, 0.0576727], abs=1e-6)
+    assert convs[-1].weight[511, 511, 2].tolist() == pytest.approx([-0.0245840, -0.0101948, -0.0283103], abs=1e-6)
+    shallow = load_vgg_features("random", ["conv2_1"])
+    assert torch.equal(shallow.body[5].weight, net.body[5].weight) and len(shallow.body) == 7
+    assert len(_random_features(7)) == 7  # drawn only as deep as asked

@@ -21,9 +21,14 @@ import click
 from vidstyle import __version__
 from vidstyle.allocator import tune_allocator
 from vidstyle.config import (
+    CPU_STEPS,
+    CPU_TRAIN_SIZE,
     DEVICE_CHOICES,
+    GPU_STEPS,
+    GPU_TRAIN_SIZE,
     LOSS_NETWORKS,
     MIN_TRAIN_SIZE,
+    PHOTOREAL_SCHEDULE,
     PRECISIONS,
     RUNTIME_CHOICES,
     CarryConfig,
@@ -131,9 +136,11 @@ def _empty_is_none(ctx: click.Context, param: click.Parameter, value: str | None
               help="Output file (or folder, for a folder input). Default: INPUT_styled.EXT beside the input.")
 @click.option("--out-dir", type=click.Path(path_type=Path), help="Folder for the outputs of several inputs.")
 @field_option("train.steps", "--steps", type=click.IntRange(0, MAX_STEPS),
-              help="Training steps. Default: 200 on CPU, 1000 on GPU.")
+              help=f"Training steps. Default: {CPU_STEPS} on CPU, {GPU_STEPS} on GPU ("
+                   f"--photoreal: {PHOTOREAL_SCHEDULE[0][0]}, {PHOTOREAL_SCHEDULE[1][0]}).")
 @field_option("train.train_size", "--train-size", type=click.IntRange(MIN_TRAIN_SIZE, MAX_SIZE),
-              help="Long side of the training frame, aspect kept. Default: 256 on CPU, 512 on GPU.")
+              help=f"Long side of the training frame, aspect kept. Default: {CPU_TRAIN_SIZE} on CPU, "
+                   f"{GPU_TRAIN_SIZE} on GPU (--photoreal: {PHOTOREAL_SCHEDULE[0][1]}, {PHOTOREAL_SCHEDULE[1][1]}).")
 @field_option("train.strength", "--strength", type=Finite(0.05, 20.0),
               help="How strongly the style shows: 0.5 subtle, 1 balanced, 2-3 strong (scales the style weight).")
 @field_option("train.loss_network", "--loss-network", type=click.Choice(LOSS_NETWORKS), envvar="VIDSTYLE_LOSS_NETWORK",

@@ -16,6 +16,7 @@ from torch import nn
 from vidstyle.config import GeneratorConfig, TrainConfig
 from vidstyle.devices import cudnn_autotune, dtype_of
 from vidstyle.errors import TrainingError, option
+from vidstyle.model.adam import Adam
 from vidstyle.model.generator import HRNetGenerator
 from vidstyle.model.losses import PerceptualLoss
 from vidstyle.model.tensors import to_channels_last
@@ -74,8 +75,7 @@ def train_generator(
     with autocast:
         targets = [loss.content_target(c) for c in contents]
     generator.train()
-    optimizer = torch.optim.Adam(generator.parameters(), lr=config.lr)
-    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=config.lr_decay_every, gamma=config.lr_decay)
+    optimizer = Adam(generator.parameters(), config.lr, decay=config.lr_decay, decay_every=config.lr_decay_every)
     history = TrainHistory()
     noise = torch.Generator(device=device).manual_seed(config.seed)
     start = time.perf_counter()
@@ -83,7 +83,7 @@ def train_generator(
     with reporter.bar(steps, desc, "step") as bar, cudnn_autotune(device):
         for step in range(steps):
             index = step % len(contents)
-            optimizer.zero_grad(set_to_none=True)
+            optimizer.zero_grad()
             with autocast:
                 output = generator(contents[index])
                 values = loss(output, targets[index])
@@ -92,7 +92,6 @@ def train_generator(
                     total = total + config.stability_weight * _instability(generator, contents[index], output, noise)
             total.backward()
             optimizer.step()
-            scheduler.step()
             history.total.append(values.total.item())
             history.content.append(values.content.item())
             history.style.append(values.style.item())

@@ -26,8 +26,8 @@ from vidstyle.errors import WeightsError, printable
 
 # torchvision's vgg19 ("E" in torchvision.models.vgg.cfgs) and its ImageNet weights
 # (VGG19_Weights.IMAGENET1K_V1), spelled out: importing torchvision.models pulls in torch._dynamo
-# (1.1-2.7 s on a 2-core laptop), which a run with a saved model never needs otherwise (training imports
-# it anyway, through torch.optim). tests/test_vgg.py checks both against torchvision.
+# (1.1-2.7 s on a 2-core laptop), which only --runtime compile needs (training avoids torch.optim for the
+# same reason: model/adam.py). tests/test_vgg.py checks both against torchvision.
 VGG19_PLAN: tuple[int | str, ...] = (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M",
                                      512, 512, 512, 512, "M", 512, 512, 512, 512, "M")
 VGG19_URL = "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth"
@@ -138,14 +138,15 @@ def load_vgg_features(spec: str | None, layers: Iterable[str], *, progress: bool
     unknown = [name for name in layers if name not in _CONV_INDEX]
     if unknown:
         raise WeightsError(f"unknown VGG19 layer(s) {unknown}; use names like conv4_2")
+    depth = max(_CONV_INDEX[n] for n in layers) + 2  # through the deepest layer's ReLU
     if spec == RANDOM:
-        return VGGFeatures(_random_features(), layers)
+        return VGGFeatures(_random_features(depth), layers)
     if spec is None:
         state, where = _imagenet_state_dict(progress, timeout or 30), f"ImageNet VGG19 ({hub_weights_path()})"
     else:
         state, where = _state_dict_from_file(Path(spec)), f"VGG19 weights from {spec}"
     features = _vgg19_features()
-    _load_features(features, state, where, depth=max(_CONV_INDEX[n] for n in layers) + 2)
+    _load_features(features, state, where, depth=depth)
     return VGGFeatures(features, layers)
 
 
@@ -174,18 +175,22 @@ def _vgg19_layers() -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-def _random_features() -> nn.Sequential:
-    """VGG19's layers with He-normal weights drawn from numpy's RandomState, whose stream is
-    frozen across versions (torch's is not across devices and releases): the same network on
-    every install."""
-    features = _vgg19_layers()
+def _random_features(depth: int) -> nn.Sequential:
+    """VGG19's first ``depth`` layers with He-normal weights drawn from numpy's RandomState,
+    whose stream is frozen across versions (torch's is not across devices and releases): the
+    same network on every install. The layers are drawn in order, so a shallower cut has the
+    same weights; they are built without torch's own initialisation, which would be overwritten."""
+    with torch.device("meta"):
+        features = _vgg19_layers()[:depth]
+    features = features.to_empty(device="cpu")
     rs = np.random.RandomState(RANDOM_SEED)
     with torch.no_grad():
         for module in features.modules():
             if isinstance(module, nn.Conv2d):
                 fan_out = module.out_channels * module.kernel_size[0] * module.kernel_size[1]
-                weight = rs.standard_normal(tuple(module.weight.shape)) * np.sqrt(2.0 / fan_out)
-                module.weight.copy_(torch.from_numpy(weight.astype(np.float32)))
+                weight = rs.standard_normal(tuple(module.weight.shape))
+                weight *= np.sqrt(2.0 / fan_out)
+                module.weight.copy_(torch.from_numpy(weight))  # rounds to float32 as numpy's astype does
                 module.bias.zero_()
                 module.padding_mode = "reflect"  # zero padding reads as an edge: the generator paints borders
     return features
