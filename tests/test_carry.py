@@ -67,7 +67,9 @@ def test_a_cut_starts_a_keyframe_and_nothing_crosses_it(stylizer, painting):
     frames = _pan(painting, 3) + _pan(other, 3)
     carrier = KeyframeCarrier(stylizer, CarryConfig(), interval=8)
     out = list(pictures(ArraySource(frames), carrier))
-    assert len(out) == 6 and carrier.keyframes == 3  # the first frame, the first after the cut, the last
+    # the first frame, the last before the cut (its scene's frames blend two keyframes, as at a
+    # clip's end), the first after it, the last
+    assert len(out) == 6 and carrier.keyframes == 4
     own = apply_maps(stylizer.look(frames[3]), frames[3])
     assert np.array_equal(out[3], own)
 
@@ -88,26 +90,51 @@ class _RedLifter:
         return look
 
 
-def test_a_moving_object_of_the_same_grey_leaves_no_trail():
-    # a red disc crossing a green field of the same grey (81 levels): the grey
-    # residual explains the field behind the disc by the disc, and carried its look there
+def _red_disc_over_a_field(count: int, speed: int) -> list[np.ndarray]:
+    """A red disc crossing a green field of the same grey (81 levels), ``speed`` px a frame."""
     h, w = 64, 128
     yy, xx = np.mgrid[:h, :w]
     frames = []
-    for t in range(9):
+    for t in range(count):
         frame = np.empty((h, w, 3), np.uint8)
         frame[:] = (40, 110, 40)
-        frame[(yy - 32) ** 2 + (xx - 30 - 4 * t) ** 2 < 14**2] = (200, 30, 30)
+        frame[(yy - 32) ** 2 + (xx - 30 - speed * t) ** 2 < 14**2] = (200, 30, 30)
         frames.append(frame)
-    carrier = KeyframeCarrier(_RedLifter(), CarryConfig(), interval=8)
-    out = list(pictures(ArraySource(iter(frames)), carrier))
-    assert carrier.keyframes == 2
-    for t in (2, 4, 6):
+    return frames
+
+
+def _assert_no_trail(frames: list[np.ndarray], out: list[np.ndarray], checked: tuple[int, ...]) -> None:
+    for t in checked:
         behind = (frames[0][..., 0] > 100) & (frames[t][..., 0] < 100)  # red at the keyframe, green now
         trail = np.abs(out[t][behind].astype(int) - frames[t][behind]).mean()
         assert trail < 3.0, (t, trail)  # the field as it is (the look of a green pixel: unchanged)
         disc = frames[t][..., 0] > 100
         assert np.abs(out[t][disc].astype(int) - frames[t][disc]).mean() > 40  # and the disc is lifted
+
+
+def test_a_moving_object_of_the_same_grey_leaves_no_trail():
+    # the grey residual explained the field behind the disc by the disc, and carried its look there
+    frames = _red_disc_over_a_field(9, speed=4)
+    carrier = KeyframeCarrier(_RedLifter(), CarryConfig(), interval=8)
+    out = list(pictures(ArraySource(iter(frames)), carrier))
+    assert carrier.keyframes == 2
+    _assert_no_trail(frames, out, (2, 4, 6))
+
+
+def test_a_moving_object_leaves_no_trail_before_a_cut():
+    """The frames before a cut had no keyframe after them to blend with, and kept their one
+    carried look untrusted areas included: the disc's look dragged along the flow over the field
+    it uncovers (seen on a real render as a growing smear behind a disc before a cut: 128 levels
+    here). The last frame before a cut is a keyframe now, as a clip's last frame is."""
+    frames = _red_disc_over_a_field(6, speed=5)
+    cut = np.empty_like(frames[0])
+    cut[:] = (30, 30, 160)
+    cut[10:30, 80:110] = (230, 220, 40)
+    frames += [cut, cut.copy()]
+    carrier = KeyframeCarrier(_RedLifter(), CarryConfig(), interval=8)
+    out = list(pictures(ArraySource(iter(frames)), carrier))
+    assert carrier.keyframes == 4  # the first frame, the last before the cut, the cut, the clip's last frame
+    _assert_no_trail(frames, out, (2, 3, 4, 5))
 
 
 def test_untrusted_pixels_take_the_nearest_trusted_transform():

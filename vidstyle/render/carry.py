@@ -128,6 +128,11 @@ class KeyframeCarrier(Renderer[Look]):
             return self._close_window(index, rgb, small, self._step(small, self._last[0]))
         carried = self._carry(key, small, *self._last)
         if carried is None:
+            if self._waiting and is_cut(small.gray, self._last[0].gray):
+                # a cut: the frames before it have no keyframe after them in their scene, so the last
+                # of them becomes one, as at the clip's end (carried from one side only, a moving
+                # object's look streaks across what it uncovers); then this frame starts afresh
+                return [*self.flush(), *self._close_window(index, rgb, small, None)]
             return self._close_window(index, rgb, small, None)
         self._last = (small, carried.flow)
         self._waiting.append(_Waiting(index, rgb, small, carried.maps, carried.trust, carried.step))
@@ -145,8 +150,10 @@ class KeyframeCarrier(Renderer[Look]):
         for waiting in reversed(self._waiting):  # back from the new keyframe, one step at a time
             alpha = (waiting.index - previous.index) / (key.index - previous.index)
             carried = self._carry(key, waiting.small, *later, strict=False)
-            if carried is None:  # a cut between this frame and the new keyframe: the previous one alone
-                done.append(waiting.maps)
+            if carried is None:  # a cut between this frame and the new keyframe: the previous one alone,
+                # given way where it is not trusted as in any blend (else an uncovered area drags a look in)
+                done.append(_blend(waiting.maps, waiting.trust, waiting.maps, np.zeros_like(waiting.trust),
+                                   waiting.small.rgb))
                 ahead.append(None)
                 later = (waiting.small, None)
                 continue
