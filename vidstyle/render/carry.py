@@ -124,15 +124,15 @@ class KeyframeCarrier(Renderer[Look]):
             done = self.flush()
             self._shown = None
             return [*done, *self._smoothed([(small, None, self._new_keyframe(index, rgb, small))])]
+        if self._waiting and is_cut(small.gray, self._last[0].gray):
+            # a cut: the frames before it have no keyframe after them in their scene, so the last of
+            # them becomes one, as at the clip's end (carried from one side only, a moving object's
+            # look streaks across what it uncovers); then this frame starts afresh
+            return [*self.flush(), *self._close_window(index, rgb, small, None)]
         if index - key.index >= self.interval:  # the window's last frame: only its step to the frame before counts
             return self._close_window(index, rgb, small, self._step(small, self._last[0]))
         carried = self._carry(key, small, *self._last)
         if carried is None:
-            if self._waiting and is_cut(small.gray, self._last[0].gray):
-                # a cut: the frames before it have no keyframe after them in their scene, so the last
-                # of them becomes one, as at the clip's end (carried from one side only, a moving
-                # object's look streaks across what it uncovers); then this frame starts afresh
-                return [*self.flush(), *self._close_window(index, rgb, small, None)]
             return self._close_window(index, rgb, small, None)
         self._last = (small, carried.flow)
         self._waiting.append(_Waiting(index, rgb, small, carried.maps, carried.trust, carried.step))
@@ -152,15 +152,14 @@ class KeyframeCarrier(Renderer[Look]):
             carried = self._carry(key, waiting.small, *later, strict=False)
             if carried is None:  # a cut between this frame and the new keyframe: the previous one alone,
                 # given way where it is not trusted as in any blend (else an uncovered area drags a look in)
-                done.append(_blend(waiting.maps, waiting.trust, waiting.maps, np.zeros_like(waiting.trust),
+                done.append(_blend(waiting.maps, waiting.trust, waiting.maps, np.zeros_like(waiting.trust), 0.0,
                                    waiting.small.rgb))
                 ahead.append(None)
                 later = (waiting.small, None)
                 continue
             later = (waiting.small, carried.flow)
             ahead.append(carried.step)
-            done.append(_blend(waiting.maps, (1.0 - alpha) * waiting.trust, carried.maps, alpha * carried.trust,
-                               waiting.small.rgb))
+            done.append(_blend(waiting.maps, waiting.trust, carried.maps, carried.trust, alpha, waiting.small.rgb))
         ahead.reverse()
         frames = [(w.small, w.step, look) for w, look in zip(self._waiting, reversed(done), strict=True)]
         self._waiting = []
@@ -311,17 +310,24 @@ def _resize(maps: np.ndarray, size: tuple[int, int], interpolation: int) -> np.n
     return out
 
 
-def _blend(maps0: np.ndarray, w0: np.ndarray, maps1: np.ndarray, w1: np.ndarray,
+def _blend(maps0: np.ndarray, trust0: np.ndarray, maps1: np.ndarray, trust1: np.ndarray, alpha: float,
            guide: np.ndarray | None = None) -> np.ndarray:
-    """Per-pixel weighted mean of two carried looks. Where neither is trusted (newly revealed
-    areas), the transform comes from trusted pixels nearby, of the same colour in ``guide`` (the
-    frame at the working resolution, uint8 RGB; `fill_untrusted`), and the detail fades out:
-    strokes pulled in from a neighbourhood would be streaks."""
+    """Per-pixel mean of two carried looks, weighted by nearness (``alpha``: the second one's
+    share) and by trust. Where neither is trusted (newly revealed areas), the transform comes
+    from trusted pixels nearby, of the same colour in ``guide`` (the frame at the working
+    resolution, uint8 RGB; `fill_untrusted`), and the detail fades out: strokes pulled in from a
+    neighbourhood would be streaks. Where one is trusted, its strokes stay whole however far its
+    keyframe is: what a moving object uncovers is seen by one keyframe only, and fading the
+    strokes there by that keyframe's nearness left a strokeless haze behind every moving object."""
+    w0, w1 = (1.0 - alpha) * trust0, alpha * trust1
     weight = w0 + w1
     out = np.multiply(maps0, w0)  # the weighted sum, in place (15 planes: temporaries cost more than the sums)
     out += np.multiply(maps1, w1)
     out[:TRANSFORM] = fill_untrusted(out[:TRANSFORM], weight, guide)
-    out[TRANSFORM:] *= _energy_gain(maps0[TRANSFORM:], w0, maps1[TRANSFORM:], w1) / np.maximum(weight, DETAIL_FLOOR)
+    safe = np.maximum(weight, 1e-6)
+    confidence = (w0 * trust0 + w1 * trust1) / safe  # the trust of the looks the blend is made of
+    out[TRANSFORM:] *= _energy_gain(maps0[TRANSFORM:], w0, maps1[TRANSFORM:], w1) * np.minimum(
+        confidence / DETAIL_FLOOR, 1.0) / safe
     return out
 
 
