@@ -408,6 +408,25 @@ def test_detail_fades_where_no_keyframe_is_trusted_while_the_transform_is_filled
     assert np.allclose(out[12:, 20, 20], 0.0)  # ...but no strokes dragged in from it
 
 
+def test_strokes_stay_whole_where_only_the_far_keyframe_sees_the_place():
+    """Behind a moving object only the next keyframe sees what the object uncovers; a frame near
+    the previous keyframe gives that look little nearness weight (alpha 0.2), and fading the
+    strokes by it left a strokeless haze there. The fade follows trust, not nearness."""
+    from vidstyle.render.carry import _blend
+
+    rng = np.random.default_rng(1)
+    look0 = np.concatenate([np.ones((12, 32, 32)), rng.normal(0, 0.1, (3, 32, 32))]).astype(np.float32)
+    look1 = np.concatenate([np.full((12, 32, 32), 3.0), rng.normal(0, 0.1, (3, 32, 32))]).astype(np.float32)
+    t0, t1 = np.ones((32, 32), np.float32), np.ones((32, 32), np.float32)
+    t0[:, 16:] = 0.0  # uncovered: the previous keyframe does not see the right half
+    out = _blend(look0, t0, look1, t1, 0.2)
+    assert np.allclose(out[:, :, 16:], look1[:, :, 16:], atol=1e-5)  # the far keyframe's look, strokes whole
+    assert np.allclose(out[:12, :, :16], 0.8 * 1.0 + 0.2 * 3.0, atol=1e-5)  # both trusted: by nearness
+    t1[:, 16:] = 0.2  # seen, but poorly: the strokes fade in proportion to that trust
+    faded = _blend(look0, t0, look1, t1, 0.2)
+    assert np.allclose(faded[12:, :, 16:], 0.4 * look1[12:, :, 16:], atol=1e-5)
+
+
 def test_blending_two_keyframes_strokes_keeps_their_strength_unless_they_agree():
     """Midway between keyframes whose strokes lie in different places, a plain mean has half
     their energy (the strokes faded mid-gap); the blend keeps it. Agreeing strokes stay as
