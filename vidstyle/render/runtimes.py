@@ -26,13 +26,14 @@ import logging
 import os
 import shutil
 import threading
-import uuid
 import warnings
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
 from torch import nn
+
+from vidstyle.media.outputs import atomic_output
 
 Forward = Callable[[torch.Tensor], torch.Tensor]
 
@@ -170,21 +171,16 @@ def _convert(model: nn.Module):
 
 
 def _keep(converted, entry: Path) -> None:
-    """Write the conversion to ``entry`` whole or not at all: into a folder of its own, renamed
-    into place (where another process's entry won the rename, theirs stays)."""
+    """Write the conversion to ``entry`` whole or not at all (`atomic_output`: a folder of its
+    own, renamed into place, any half-removed entry moved aside first)."""
     import openvino as ov
 
-    temp = entry.with_name(f"{entry.name}.{uuid.uuid4().hex}.partial")
     try:
-        temp.mkdir(parents=True)
-        ov.save_model(converted, temp / "model.xml", compress_to_fp16=False)
-        if not _kept(entry):
-            _forget(entry)  # a half-removed entry would block the rename for good
-        temp.rename(entry)
-    except Exception:  # noqa: BLE001 - read-only, full, or another process's entry won the rename
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_output(entry, directory=True) as temp:
+            ov.save_model(converted, temp / "model.xml", compress_to_fp16=False)
+    except Exception:  # noqa: BLE001 - read-only or full: this run converted, later ones convert again
         pass
-    finally:
-        shutil.rmtree(temp, ignore_errors=True)
 
 
 def _kept(entry: Path | None) -> bool:
