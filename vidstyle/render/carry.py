@@ -152,8 +152,7 @@ class KeyframeCarrier(Renderer[Look]):
             carried = self._carry(key, waiting.small, *later, strict=False)
             if carried is None:  # a cut between this frame and the new keyframe: the previous one alone,
                 # given way where it is not trusted as in any blend (else an uncovered area drags a look in)
-                done.append(_blend(waiting.maps, waiting.trust, waiting.maps, np.zeros_like(waiting.trust), 0.0,
-                                   waiting.small.rgb))
+                done.append(_blend(waiting.maps, waiting.trust, waiting.maps, waiting.trust, 0.0, waiting.small.rgb))
                 ahead.append(None)
                 later = (waiting.small, None)
                 continue
