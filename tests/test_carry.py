@@ -359,6 +359,23 @@ def test_a_look_carries_the_strokes_a_colour_transform_cannot_draw(stylizer, pai
     assert np.abs(rendered - apply_maps(fast_look[:12], big).astype(int)).mean() > 5
 
 
+def test_a_look_at_the_frames_own_size_does_not_turn_the_next_frames_grain_into_shimmer(stylizer):
+    # a flat, grainy area whose grain differs in the next frame, as a still part of a clip does:
+    # carried there, the look's colour transform must not pass that change on, let alone amplify it
+    rng = np.random.default_rng(0)
+    flat = np.full((64, 96, 3), (90, 120, 150), np.float32)
+    first, second = (np.clip(flat + rng.normal(0, 2, flat.shape), 0, 255).astype(np.uint8) for _ in range(2))
+    change_in = np.abs(second.astype(int) - first).mean()
+
+    def change_out(model: Stylizer) -> float:
+        look = model.look(first)
+        return float(np.abs(apply_maps(look, second).astype(int) - apply_maps(look, first)).mean())
+
+    assert change_out(stylizer) < 0.1 * change_in
+    weak = Stylizer(stylizer.model, InferenceConfig(look_eps=InferenceConfig().guide_eps))
+    assert change_out(weak) > change_in  # the fast path's weak ridge at this size: the grain, amplified
+
+
 def test_stretch_sees_a_fan_behind_a_moving_object_not_a_pan_a_zoom_or_an_outline():
     from vidstyle.render.flow import stretch
 

@@ -171,7 +171,9 @@ class InferenceConfig:
     fast: bool | None = None
     fast_size: int = FAST_SIZE
     guide_radius: int = 2  # in working-resolution pixels
-    guide_eps: float = 1e-4
+    guide_eps: float = 1e-4  # ridge of the fast path's colour transform (guided.fit_affine)
+    look_eps: float = 1e-2  # the same for a carried look at the frame's own size (README, Quality): there
+    # the transform only follows the frame between keyframes, and a weak ridge amplified its noise
     precision: str = "auto"
     channels_last: bool | None = None  # None: off (slower on the CPU and, for stylizing, on CUDA too)
     runtime: str = "auto"  # keyframe generator: auto, torch, openvino or compile (render/runtimes.py)

@@ -100,9 +100,14 @@ class Stylizer:
         """The generator at the working size, as local colour transforms from the (downscaled)
         input to its output, and the detail (output minus the transformed input) they miss."""
         shape = self.working_shape(*rgb.shape[-2:])
-        small = downscale(rgb, shape) if shape != tuple(rgb.shape[-2:]) else rgb
+        fast = shape != tuple(rgb.shape[-2:])
+        small = downscale(rgb, shape) if fast else rgb
         out = self._generate(small)
-        maps = fit_affine(small, out, self.config.guide_radius, self.config.guide_eps)
+        # upsampled, the transform also brings back the detail the generator did not see (a weak
+        # ridge keeps it); at the frame's own size it only follows the frame between keyframes,
+        # and a weak ridge fitted to a flat area turns the next frame's noise into shimmer
+        eps = self.config.guide_eps if fast else self.config.look_eps
+        maps = fit_affine(small, out, self.config.guide_radius, eps)
         return maps, out - apply_affine(maps, small)
 
     def _generate(self, rgb: torch.Tensor) -> torch.Tensor:
