@@ -6,7 +6,14 @@ import torch.nn.functional as F
 from vidstyle.config import InferenceConfig
 from vidstyle.media.images import long_side_shape as working_size
 from vidstyle.model.generator import HRNetGenerator
-from vidstyle.render.guided import apply_affine, box_filter, downscale, fit_affine
+from vidstyle.render.guided import (
+    _fit_affine_opencv,
+    _fit_affine_torch,
+    apply_affine,
+    box_filter,
+    downscale,
+    fit_affine,
+)
 from vidstyle.render.stylize import Stylizer
 
 
@@ -34,6 +41,24 @@ def test_a_global_colour_transform_is_recovered_exactly_at_full_resolution():
     out = apply_affine(fit_affine(small, transform(small), radius=2, eps=1e-6), full)
     assert out.shape == full.shape
     assert (out - transform(full)).abs().max() < 2e-3
+
+
+def test_the_cpu_fit_agrees_with_the_torch_fit_and_a_float64_one():
+    # the CPU fit (OpenCV box filters, the 3x3 solve written out) and the torch one (a GPU's) must
+    # give the same looks; both are checked against the torch fit in float64
+    g = torch.Generator().manual_seed(1)
+    guide = (_scene(72, 128) + 0.02 * torch.rand(1, 3, 72, 128, generator=g)).clamp(0, 1)
+    target = torch.stack((guide[:, 1] ** 2, torch.sin(3 * guide[:, 0]) * 0.5 + 0.3, 1 - guide[:, 2]), dim=1)
+    reference = _fit_affine_torch(guide.double(), target.double(), 2, 1e-4)
+
+    def output(maps):
+        return torch.einsum("boihw,bihw->bohw", maps.a.double(), guide.double()) + maps.b.double()
+
+    for fit in (_fit_affine_opencv, _fit_affine_torch):
+        maps = fit(guide, target, 2, 1e-4)
+        assert maps.a.dtype == torch.float32 and maps.a.shape == (1, 3, 3, 72, 128)
+        assert (output(maps) - output(reference)).abs().max() < 1.0 / 255  # within a level
+    assert torch.equal(fit_affine(guide, target, 2, 1e-4).a, _fit_affine_opencv(guide, target, 2, 1e-4).a)
 
 
 def test_edges_come_from_the_full_resolution_input():
