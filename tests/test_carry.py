@@ -374,6 +374,11 @@ def test_a_look_at_the_frames_own_size_does_not_turn_the_next_frames_grain_into_
     assert change_out(stylizer) < 0.1 * change_in
     weak = Stylizer(stylizer.model, InferenceConfig(look_eps=InferenceConfig().guide_eps))
     assert change_out(weak) > change_in  # the fast path's weak ridge at this size: the grain, amplified
+    # the fast path keeps its own ridge: upsampled, its transform brings back the frame's detail
+    big = np.ascontiguousarray(np.tile(first, (2, 2, 1)))
+    fast, other = (Stylizer(stylizer.model, InferenceConfig(fast=True, fast_size=64, look_eps=eps))
+                   for eps in (1e-2, 1e3))
+    assert np.array_equal(fast.look(big), other.look(big)) and np.array_equal(fast.one(big), other.one(big))
 
 
 def test_stretch_sees_a_fan_behind_a_moving_object_not_a_pan_a_zoom_or_an_outline():

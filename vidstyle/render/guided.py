@@ -54,15 +54,16 @@ def fit_affine(guide: torch.Tensor, target: torch.Tensor, radius: int, eps: floa
     """Least-squares local affine maps from ``guide`` to ``target`` over (2r+1)² windows,
     ridge-regularised by ``eps`` (larger: smoother maps, less detail carried over), then
     averaged over the same windows, as the guided filter does."""
-    if guide.device.type == "cpu":
+    if guide.device.type == "cpu" and not (guide.requires_grad or target.requires_grad):
         return _fit_affine_opencv(guide, target, radius, eps)
     return _fit_affine_torch(guide, target, radius, eps)
 
 
-def _fit_affine_torch(guide: torch.Tensor, target: torch.Tensor, radius: int, eps: float) -> AffineMaps:
-    """`fit_affine` in torch, on the tensors' device (a GPU); float64 stays float64."""
-    if guide.dtype != torch.float64:
-        guide, target = guide.float(), target.float()
+def _fit_affine_torch(guide: torch.Tensor, target: torch.Tensor, radius: int, eps: float,
+                      dtype: torch.dtype = torch.float32) -> AffineMaps:
+    """`fit_affine` in torch, on the tensors' device (a GPU, or a CPU where gradients are
+    wanted); ``dtype`` float64 gives the tests a reference."""
+    guide, target = guide.to(dtype), target.to(dtype)
     b, _, h, w = guide.shape
     mean_i = box_filter(guide, radius)  # (B, 3, H, W)
     mean_p = box_filter(target, radius)

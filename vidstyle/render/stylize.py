@@ -100,7 +100,7 @@ class Stylizer:
         """The generator at the working size, as local colour transforms from the (downscaled)
         input to its output, and the detail (output minus the transformed input) they miss."""
         shape = self.working_shape(*rgb.shape[-2:])
-        fast = shape != tuple(rgb.shape[-2:])
+        fast = self.uses_fast_path(*rgb.shape[-2:])
         small = downscale(rgb, shape) if fast else rgb
         out = self._generate(small)
         # upsampled, the transform also brings back the detail the generator did not see (a weak
