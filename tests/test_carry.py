@@ -2,6 +2,7 @@
 
 import importlib.util
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -13,6 +14,7 @@ from vidstyle.loop import pictures
 from vidstyle.media.images import load_image, resize
 from vidstyle.media.sources import ArraySource
 from vidstyle.model.train import build_generator
+from vidstyle.render import carry
 from vidstyle.render.carry import KeyframeCarrier, apply_maps, fill_untrusted
 from vidstyle.render.stylize import Stylizer
 
@@ -136,6 +138,50 @@ def test_a_moving_object_leaves_no_trail_before_a_cut(before):
     out = list(pictures(ArraySource(iter(frames)), carrier))
     assert carrier.keyframes == 4  # the first frame, the last before the cut, the cut, the clip's last frame
     _assert_no_trail(frames, out, tuple(range(2, before)))
+
+
+def _disc_across_a_flat_sky(count: int, speed: int = 6, pan: int = 1) -> list[np.ndarray]:
+    """A camera panning ``pan`` px a frame over textured ground under a flat sky, and a yellow
+    disc crossing the sky ``speed`` px a frame: DIS has nothing to match in the sky."""
+    rng = np.random.default_rng(0)
+    h, w = 96, 192
+    ground = cv2.GaussianBlur((rng.random((h // 2, w + count * pan, 3)) * 120 + 60).astype(np.uint8), (0, 0), 1.0)
+    yy, xx = np.mgrid[:h, :w]
+    frames = []
+    for t in range(count):
+        frame = np.empty((h, w, 3), np.uint8)
+        frame[:h // 2] = (150, 165, 205)
+        frame[h // 2:] = ground[:, t * pan:t * pan + w]
+        frame[(yy - 24) ** 2 + (xx - 30 - speed * t) ** 2 < 11**2] = (235, 205, 40)
+        frames.append(frame)
+    return frames
+
+
+def test_a_flat_sky_beside_a_moving_disc_is_carried_with_the_camera(monkeypatch):
+    # DIS gives the sky around the disc the disc's motion; along it, the sky's look came from next
+    # to the disc in the keyframe (a haze trailing it on a grainy street clip). The camera's pan
+    # explains the sky as well, and is what the sky does.
+    frames = _disc_across_a_flat_sky(5)
+    disc = frames[4][..., 2] < 100
+    around = cv2.dilate(disc.astype(np.uint8), np.ones((31, 31), np.uint8)) > 0
+    beside = around & ~(cv2.dilate(disc.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0)
+    beside[48:] = False  # the sky only
+
+    def straying(camera: bool) -> float:
+        """Median distance, in px, of the sky's flow to the keyframe from the camera's (4 px)."""
+        if not camera:
+            monkeypatch.setattr(carry, "camera_flow", lambda flow, trust: None)
+        carrier = KeyframeCarrier(_RedLifter(), CarryConfig(), interval=8)
+        carrier.submit(frames[:1])
+        neighbour = carrier._last
+        for rgb in frames[1:]:
+            small = carrier._small(rgb)
+            carried = carrier._carry(carrier._key, small, *neighbour)
+            neighbour = (small, carried.flow)
+        return float(np.median(np.hypot(carried.flow[..., 0] - 4.0, carried.flow[..., 1])[beside]))
+
+    assert straying(camera=True) < 2.0
+    assert straying(camera=False) > 5.0  # without it: the disc's motion
 
 
 def test_untrusted_pixels_take_the_nearest_trusted_transform():
@@ -379,6 +425,22 @@ def test_a_look_at_the_frames_own_size_does_not_turn_the_next_frames_grain_into_
     fast, other = (Stylizer(stylizer.model, InferenceConfig(fast=True, fast_size=64, look_eps=eps))
                    for eps in (1e-2, 1e3))
     assert np.array_equal(fast.look(big), other.look(big)) and np.array_equal(fast.one(big), other.one(big))
+
+
+def test_the_cameras_motion_is_fitted_past_a_region_that_moves_otherwise():
+    from vidstyle.render.flow import camera_flow, grid
+
+    h, w = 120, 200
+    homography = np.array([[1.02, 0.01, 3.0], [-0.005, 1.02, -2.0], [1e-5, 0.0, 1.0]])  # a zoom, a turn, a pan
+    points = np.dstack(grid(h, w))
+    truth = cv2.perspectiveTransform(points, homography) - points
+    flow = truth.copy()
+    flow[40:80, 60:140] += 9.0  # an object, trusted (its colours match): the fit must pass it by
+    trust = np.ones((h, w), np.float32)
+    assert np.abs(camera_flow(flow, trust) - truth).max() < 0.01
+    trust[:] = 0.0
+    trust[:4] = 1.0  # too few points: no guess
+    assert camera_flow(flow, trust) is None
 
 
 def test_stretch_sees_a_fan_behind_a_moving_object_not_a_pan_a_zoom_or_an_outline():

@@ -32,7 +32,18 @@ import numpy as np
 
 from vidstyle.config import CarryConfig
 from vidstyle.loop import Renderer
-from vidstyle.render.flow import FlowEstimator, consistent, gray, grid, is_cut, lands_inside, stretch, warp
+from vidstyle.render.flow import (
+    FlowEstimator,
+    camera_flow,
+    consistent,
+    gray,
+    grid,
+    is_cut,
+    lands_inside,
+    stretch,
+    sum_of_squares,
+    warp,
+)
 from vidstyle.render.stylize import Stylizer
 
 
@@ -215,11 +226,31 @@ class KeyframeCarrier(Renderer[Look]):
         if step is None:
             return None
         flow = step + warp(neighbour_flow, step)  # -> the keyframe
-        trust = self._explained(small, key.small, flow)
+        flow, trust = self._with_camera(small, key.small, flow, self._explained(small, key.small, flow))
         if strict and float((trust > 0.5).mean()) < self.config.min_trusted:
             return None
         trust *= self._unstretched(flow)  # not a reason for a keyframe: extra keyframes pop
         return _Carried(maps=_warp_look(key.maps, flow), trust=trust, flow=flow, step=step)
+
+    def _with_camera(self, small: _Small, key: _Small, flow: np.ndarray,
+                     trust: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The flow to the keyframe and its trust, with the camera's motion (flow.camera_flow)
+        where that explains a pixel and the chained flow is less trusted or strays from it by
+        over CAMERA_STRAY px. Why: in a flat area DIS takes on the motion of a moving object
+        beside it, the colours still match, and the look carried along it came from next to
+        the object in the keyframe: a pale haze trailing a disc across a grainy sky, a lighter
+        column above the sample's ball. Not within CAMERA_MARGIN px of where the keyframe shows
+        something else: the generator paints an object's rim onto what lies around it."""
+        if float((trust < 0.5).mean()) <= CAMERA_UNTRUSTED:  # nothing moves against the camera
+            return flow, trust
+        camera = camera_flow(flow, trust)
+        if camera is None:
+            return flow, trust
+        margin = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * CAMERA_MARGIN + 1,) * 2)
+        explained = cv2.erode(self._explained(small, key, camera), margin, borderType=cv2.BORDER_REPLICATE)
+        strays = sum_of_squares(flow - camera) > CAMERA_STRAY ** 2
+        take = (explained > trust + 0.2) | (strays & (explained > 0.8))
+        return np.where(take[..., None], camera, flow), np.where(take, explained, trust)
 
     def _step(self, small: _Small, neighbour: _Small) -> np.ndarray | None:
         """The flow from this frame to its neighbour; None across a cut."""
@@ -244,6 +275,9 @@ class KeyframeCarrier(Renderer[Look]):
         return _Small(gray(small), small)
 
 
+CAMERA_UNTRUSTED = 0.002  # share of a frame untrusted above which the camera's motion is checked
+CAMERA_STRAY = 3.0  # working-resolution pixels a chained flow may stray from the camera's where both explain
+CAMERA_MARGIN = 3  # working-resolution pixels around what the keyframe shows otherwise: its painted rim
 _CHANNEL_MEAN = np.full((1, 3), 1.0 / (3 * 255), np.float32)  # uint8 RGB -> the mean channel in 0-1 (float32)
 
 

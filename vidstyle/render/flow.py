@@ -101,6 +101,28 @@ def stretch(flow: np.ndarray, width: int = 7) -> np.ndarray:
     return cv2.GaussianBlur(cv2.morphologyEx(total, cv2.MORPH_OPEN, kernel), (0, 0), 1.0)
 
 
+def camera_flow(flow: np.ndarray, trust: np.ndarray, spacing: int = 8) -> np.ndarray | None:
+    """(H, W, 2) the flow a move of the camera alone would give: a homography fitted (RANSAC,
+    1 px) to ``flow`` at points ``spacing`` px apart where ``trust`` is over 0.8. Why: in a flat
+    area (a clear sky, a wall) DIS has nothing to match and interpolates its flow from around,
+    and beside a moving object it takes on the object's motion; the camera's motion is what such
+    an area really does, where it is not an object. None where too few points are trusted or no
+    homography fits."""
+    h, w = trust.shape
+    ys, xs = np.mgrid[spacing // 2:h:spacing, spacing // 2:w:spacing]
+    good = trust[ys, xs] > 0.8
+    if int(good.sum()) < 16:
+        return None
+    points = np.stack((xs[good], ys[good]), axis=1).astype(np.float32)
+    homography, _ = cv2.findHomography(points, points + flow[ys[good], xs[good]], cv2.RANSAC, 1.0)
+    if homography is None:
+        return None
+    grid_x, grid_y = grid(h, w)
+    moved = cv2.perspectiveTransform(np.dstack((grid_x, grid_y)), homography)
+    moved -= np.dstack((grid_x, grid_y))
+    return moved
+
+
 CUT_DISTANCE = 0.35  # Bhattacharyya distance of grey histograms above which a pair is a scene cut
 
 
