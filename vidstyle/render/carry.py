@@ -13,7 +13,10 @@ strength the two keyframes' strokes have: a plain mean of two patterns is flatte
 and applied to the frame's own full-resolution content. Pixels carried along a flow smear; a transform re-applied
 to the frame's own content keeps its edges and follows whatever the flow got wrong.
 
-How well the motion explains a pixel is judged on colour, not grey (a red ball crossing a green
+Where a flat area's flow strays from the camera's motion (a homography fitted to the trusted
+flow) and the camera's explains it too, the camera's is taken: beside a moving object DIS gives
+a flat sky the object's motion, and the look came from next to the object. How well the motion
+explains a pixel is judged on colour, not grey (a red ball crossing a green
 field of the same grey explains the field in grey, and trailed its look over it). Where neither
 keyframe's motion can be trusted (newly revealed areas, occlusions), the transform comes from
 trusted pixels of the pixel's own colour nearby (a weighted guided regression, `_fill_by_colour`),
