@@ -184,6 +184,29 @@ def test_a_flat_sky_beside_a_moving_disc_is_carried_with_the_camera(monkeypatch)
     assert straying(camera=False) > 5.0  # without it: the disc's motion
 
 
+def test_the_flat_inside_of_a_large_moving_object_keeps_its_own_motion():
+    # a flat red disc larger than its motion overlaps where it was: the camera's pan "explains"
+    # its inside as well, but the inside moves with the disc (which the chained flow follows)
+    rng = np.random.default_rng(0)
+    h, w, speed = 96, 192, 3
+    ground = cv2.GaussianBlur((rng.random((h, w + 8, 3)) * 120 + 60).astype(np.uint8), (0, 0), 1.0)
+    yy, xx = np.mgrid[:h, :w]
+    frames = []
+    for t in range(5):
+        frame = ground[:, t:t + w].copy()
+        frame[(yy - 48) ** 2 + (xx - 50 - speed * t) ** 2 < 26**2] = (200, 40, 40)
+        frames.append(frame)
+    carrier = KeyframeCarrier(_RedLifter(), CarryConfig(), interval=8)
+    carrier.submit(frames[:1])
+    neighbour = carrier._last
+    for rgb in frames[1:]:
+        small = carrier._small(rgb)
+        carried = carrier._carry(carrier._key, small, *neighbour)
+        neighbour = (small, carried.flow)
+    inside = (yy - 48) ** 2 + (xx - 50 - speed * 4) ** 2 < 18**2
+    assert np.median(carried.flow[..., 0][inside]) < -6.0  # the disc's way (-12), not the camera's (+4)
+
+
 def test_untrusted_pixels_take_the_nearest_trusted_transform():
     maps = np.zeros((12, 40, 40), np.float32)
     maps[:, :, :20] = 1.0
@@ -439,8 +462,10 @@ def test_the_cameras_motion_is_fitted_past_a_region_that_moves_otherwise():
     trust = np.ones((h, w), np.float32)
     assert np.abs(camera_flow(flow, trust) - truth).max() < 0.01
     trust[:] = 0.0
-    trust[:4] = 1.0  # too few points: no guess
+    trust[:5, :100] = 1.0  # 12 points: too few to guess from
     assert camera_flow(flow, trust) is None
+    noise = np.random.default_rng(0).normal(0, 20, flow.shape).astype(np.float32)  # what DIS makes of a flat sky
+    assert camera_flow(noise, np.ones((h, w), np.float32)) is None  # no one motion for most points
 
 
 def test_stretch_sees_a_fan_behind_a_moving_object_not_a_pan_a_zoom_or_an_outline():

@@ -243,7 +243,9 @@ class KeyframeCarrier(Renderer[Look]):
         beside it, the colours still match, and the look carried along it came from next to
         the object in the keyframe: a pale haze trailing a disc across a grainy sky, a lighter
         column above the sample's ball. Not within CAMERA_MARGIN px of where the keyframe shows
-        something else: the generator paints an object's rim onto what lies around it."""
+        something else: the generator paints an object's rim onto what lies around it. Nor
+        where the chained flow strays as a rigid whole: the flat inside of a moving object moves
+        with its edges, and the camera's motion explains it too."""
         if float((trust < 0.5).mean()) <= CAMERA_UNTRUSTED:  # nothing moves against the camera
             return flow, trust
         camera = camera_flow(flow, trust)
@@ -251,7 +253,9 @@ class KeyframeCarrier(Renderer[Look]):
             return flow, trust
         margin = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * CAMERA_MARGIN + 1,) * 2)
         explained = cv2.erode(self._explained(small, key, camera), margin, borderType=cv2.BORDER_REPLICATE)
-        strays = sum_of_squares(flow - camera) > CAMERA_STRAY ** 2
+        deviation = flow - camera
+        # strays, and not as a rigid whole (an object's flat inside moves with its edges): a fan
+        strays = (sum_of_squares(deviation) > CAMERA_STRAY ** 2) & (stretch(deviation) > CAMERA_FAN)
         take = (explained > trust + 0.2) | (strays & (explained > 0.8))
         return np.where(take[..., None], camera, flow), np.where(take, explained, trust)
 
@@ -280,6 +284,7 @@ class KeyframeCarrier(Renderer[Look]):
 
 CAMERA_UNTRUSTED = 0.002  # share of a frame untrusted above which the camera's motion is checked
 CAMERA_STRAY = 3.0  # working-resolution pixels a chained flow may stray from the camera's where both explain
+CAMERA_FAN = 0.2  # flow.stretch of that straying above which it is a fan, not a flat object moving whole
 CAMERA_MARGIN = 3  # working-resolution pixels around what the keyframe shows otherwise: its painted rim
 _CHANNEL_MEAN = np.full((1, 3), 1.0 / (3 * 255), np.float32)  # uint8 RGB -> the mean channel in 0-1 (float32)
 

@@ -114,9 +114,13 @@ def camera_flow(flow: np.ndarray, trust: np.ndarray, spacing: int = 8) -> np.nda
     if int(good.sum()) < 16:
         return None
     points = np.stack((xs[good], ys[good]), axis=1).astype(np.float32)
-    homography, _ = cv2.findHomography(points, points + flow[ys[good], xs[good]], cv2.RANSAC, 1.0)
-    if homography is None:
-        return None
+    homography, inliers = cv2.findHomography(points, points + flow[ys[good], xs[good]], cv2.RANSAC, 1.0)
+    if homography is None or int(inliers.sum()) < max(16, len(points) // 2):
+        return None  # no one motion for most of the trusted points
+    corners = np.array([[0, 0, 1], [w - 1, 0, 1], [0, h - 1, 1], [w - 1, h - 1, 1]], np.float64)
+    divisors = corners @ homography[2] / homography[2, 2]
+    if divisors.min() < 0.5 or divisors.max() > 2.0:
+        return None  # a perspective no camera move between nearby frames makes: a fit to noise
     grid_x, grid_y = grid(h, w)
     moved = cv2.perspectiveTransform(np.dstack((grid_x, grid_y)), homography)
     moved -= np.dstack((grid_x, grid_y))
