@@ -157,6 +157,19 @@ def _disc_across_a_flat_sky(count: int, speed: int = 6, pan: int = 1) -> list[np
     return frames
 
 
+def _flow_to_the_first_keyframe(frames: list[np.ndarray]) -> np.ndarray:
+    """The last frame's carried flow to the first (the keyframe), chained frame by frame as the
+    carrier chains it."""
+    carrier = KeyframeCarrier(_RedLifter(), CarryConfig(), interval=8)
+    carrier.submit(frames[:1])
+    neighbour = carrier._last
+    for rgb in frames[1:]:
+        small = carrier._small(rgb)
+        carried = carrier._carry(carrier._key, small, *neighbour)
+        neighbour = (small, carried.flow)
+    return carried.flow
+
+
 def test_a_flat_sky_beside_a_moving_disc_is_carried_with_the_camera(monkeypatch):
     # DIS gives the sky around the disc the disc's motion; along it, the sky's look came from next
     # to the disc in the keyframe (a haze trailing it on a grainy street clip). The camera's pan
@@ -171,14 +184,8 @@ def test_a_flat_sky_beside_a_moving_disc_is_carried_with_the_camera(monkeypatch)
         """Median distance, in px, of the sky's flow to the keyframe from the camera's (4 px)."""
         if not camera:
             monkeypatch.setattr(carry, "camera_flow", lambda flow, trust: None)
-        carrier = KeyframeCarrier(_RedLifter(), CarryConfig(), interval=8)
-        carrier.submit(frames[:1])
-        neighbour = carrier._last
-        for rgb in frames[1:]:
-            small = carrier._small(rgb)
-            carried = carrier._carry(carrier._key, small, *neighbour)
-            neighbour = (small, carried.flow)
-        return float(np.median(np.hypot(carried.flow[..., 0] - 4.0, carried.flow[..., 1])[beside]))
+        flow = _flow_to_the_first_keyframe(frames)
+        return float(np.median(np.hypot(flow[..., 0] - 4.0, flow[..., 1])[beside]))
 
     assert straying(camera=True) < 2.0
     assert straying(camera=False) > 5.0  # without it: the disc's motion
@@ -196,15 +203,9 @@ def test_the_flat_inside_of_a_large_moving_object_keeps_its_own_motion():
         frame = ground[:, t:t + w].copy()
         frame[(yy - 48) ** 2 + (xx - 50 - speed * t) ** 2 < 26**2] = (200, 40, 40)
         frames.append(frame)
-    carrier = KeyframeCarrier(_RedLifter(), CarryConfig(), interval=8)
-    carrier.submit(frames[:1])
-    neighbour = carrier._last
-    for rgb in frames[1:]:
-        small = carrier._small(rgb)
-        carried = carrier._carry(carrier._key, small, *neighbour)
-        neighbour = (small, carried.flow)
     inside = (yy - 48) ** 2 + (xx - 50 - speed * 4) ** 2 < 18**2
-    assert np.median(carried.flow[..., 0][inside]) < -6.0  # the disc's way (-12), not the camera's (+4)
+    flow = _flow_to_the_first_keyframe(frames)
+    assert np.median(flow[..., 0][inside]) < -6.0  # the disc's way (-12), not the camera's (+4)
 
 
 def test_untrusted_pixels_take_the_nearest_trusted_transform():
