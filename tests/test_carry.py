@@ -140,19 +140,22 @@ def test_a_moving_object_leaves_no_trail_before_a_cut(before):
     _assert_no_trail(frames, out, tuple(range(2, before)))
 
 
-def _disc_across_a_flat_sky(count: int, speed: int = 6, pan: int = 1) -> list[np.ndarray]:
-    """A camera panning ``pan`` px a frame over textured ground under a flat sky, and a yellow
-    disc crossing the sky ``speed`` px a frame: DIS has nothing to match in the sky."""
+def _disc_over_panned_ground(count: int, *, speed: int, radius: int, centre: tuple[int, int],
+                             colour: tuple[int, int, int], sky: bool) -> list[np.ndarray]:
+    """A camera panning 1 px a frame over textured ground (under a flat sky, with ``sky``: its
+    top half), and a flat disc of ``colour`` moving ``speed`` px a frame to the right from
+    ``centre`` (row, column)."""
     rng = np.random.default_rng(0)
     h, w = 96, 192
-    ground = cv2.GaussianBlur((rng.random((h // 2, w + count * pan, 3)) * 120 + 60).astype(np.uint8), (0, 0), 1.0)
+    top = h // 2 if sky else 0
+    ground = cv2.GaussianBlur((rng.random((h - top, w + count, 3)) * 120 + 60).astype(np.uint8), (0, 0), 1.0)
     yy, xx = np.mgrid[:h, :w]
     frames = []
     for t in range(count):
         frame = np.empty((h, w, 3), np.uint8)
-        frame[:h // 2] = (150, 165, 205)
-        frame[h // 2:] = ground[:, t * pan:t * pan + w]
-        frame[(yy - 24) ** 2 + (xx - 30 - speed * t) ** 2 < 11**2] = (235, 205, 40)
+        frame[:top] = (150, 165, 205)
+        frame[top:] = ground[:, t:t + w]
+        frame[(yy - centre[0]) ** 2 + (xx - centre[1] - speed * t) ** 2 < radius**2] = colour
         frames.append(frame)
     return frames
 
@@ -174,7 +177,7 @@ def test_a_flat_sky_beside_a_moving_disc_is_carried_with_the_camera(monkeypatch)
     # DIS gives the sky around the disc the disc's motion; along it, the sky's look came from next
     # to the disc in the keyframe (a haze trailing it on a grainy street clip). The camera's pan
     # explains the sky as well, and is what the sky does.
-    frames = _disc_across_a_flat_sky(5)
+    frames = _disc_over_panned_ground(5, speed=6, radius=11, centre=(24, 30), colour=(235, 205, 40), sky=True)
     disc = frames[4][..., 2] < 100
     around = cv2.dilate(disc.astype(np.uint8), np.ones((31, 31), np.uint8)) > 0
     beside = around & ~(cv2.dilate(disc.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0)
@@ -194,15 +197,9 @@ def test_a_flat_sky_beside_a_moving_disc_is_carried_with_the_camera(monkeypatch)
 def test_the_flat_inside_of_a_large_moving_object_keeps_its_own_motion():
     # a flat red disc larger than its motion overlaps where it was: the camera's pan "explains"
     # its inside as well, but the inside moves with the disc (which the chained flow follows)
-    rng = np.random.default_rng(0)
-    h, w, speed = 96, 192, 3
-    ground = cv2.GaussianBlur((rng.random((h, w + 8, 3)) * 120 + 60).astype(np.uint8), (0, 0), 1.0)
-    yy, xx = np.mgrid[:h, :w]
-    frames = []
-    for t in range(5):
-        frame = ground[:, t:t + w].copy()
-        frame[(yy - 48) ** 2 + (xx - 50 - speed * t) ** 2 < 26**2] = (200, 40, 40)
-        frames.append(frame)
+    speed = 3
+    frames = _disc_over_panned_ground(5, speed=speed, radius=26, centre=(48, 50), colour=(200, 40, 40), sky=False)
+    yy, xx = np.mgrid[:96, :192]
     inside = (yy - 48) ** 2 + (xx - 50 - speed * 4) ** 2 < 18**2
     flow = _flow_to_the_first_keyframe(frames)
     assert np.median(flow[..., 0][inside]) < -6.0  # the disc's way (-12), not the camera's (+4)

@@ -121,10 +121,8 @@ def camera_flow(flow: np.ndarray, trust: np.ndarray, spacing: int = 8) -> np.nda
     divisors = corners @ homography[2] / homography[2, 2]
     if divisors.min() < 0.5 or divisors.max() > 2.0:
         return None  # a perspective no camera move between nearby frames makes: a fit to noise
-    grid_x, grid_y = grid(h, w)
-    moved = cv2.perspectiveTransform(np.dstack((grid_x, grid_y)), homography)
-    moved -= np.dstack((grid_x, grid_y))
-    return moved
+    pixels = np.dstack(grid(h, w))
+    return cv2.perspectiveTransform(pixels, homography) - pixels
 
 
 CUT_DISTANCE = 0.35  # Bhattacharyya distance of grey histograms above which a pair is a scene cut

@@ -98,7 +98,7 @@ def _fit_affine_opencv(guide: torch.Tensor, target: torch.Tensor, radius: int, e
 
     a_out = np.empty((batch, 3, 3, h, w), np.float32)
     b_out = np.empty((batch, 3, h, w), np.float32)
-    for n, (g, p) in enumerate(zip(guide.float().cpu().numpy(), target.float().cpu().numpy(), strict=True)):
+    for n, (g, p) in enumerate(zip(guide.float().numpy(), target.float().numpy(), strict=True)):
         mean_i, mean_p = [mean(c) for c in g], [mean(c) for c in p]
         s = {}  # the guide's covariance in each window, ridge added (symmetric)
         for i in range(3):
