@@ -9,7 +9,7 @@ For each layout, precision and batch size it prints frames per second of
 - `Stylizer` on uint8 frames in host memory (upload through pinned memory, generator, download):
   the stylize stage of a run;
 and, with --compile, the stylize stage under the product's torch.compile runtime
-(`--runtime compile`) at its default precision and batch. Timings use CUDA synchronisation after
+(`--runtime compile`) at its default batch, for each of --compile-variants. Timings use CUDA synchronisation after
 a warm-up batch. The model is a freshly initialised generator: its speed does not depend on its
 weights.
 """
@@ -48,6 +48,8 @@ def main() -> None:
     parser.add_argument("--precisions", default="fp32,fp16,bf16")
     parser.add_argument("--layouts", default="nchw,channels-last")
     parser.add_argument("--compile", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument("--compile-variants", default="fp32:nchw",
+                        help="precision:layout pairs to compile (comma-separated), e.g. fp32:nchw,fp16:channels-last")
     args = parser.parse_args()
     device = resolve_device(args.device)
     w, h = (int(v) for v in args.size.split("x"))
@@ -74,16 +76,20 @@ def main() -> None:
         stylizer_fps = fps_of(lambda s=stylizer, f=frames: s(f), batch, args.frames, device)
         print(f"{layout:>13} {precision:>9} {batch:5d} {generator_fps:13.1f} {stylizer_fps:12.1f}", flush=True)
     if args.compile:  # the product's runtime (--runtime compile), built for the default batch
-        stylizer = Stylizer(generator, InferenceConfig(fast=False))
-        frames = [host[i % len(host)] for i in range(stylizer.batch_size)]
-        start = time.perf_counter()
-        compiled = stylizer.with_runtime("compile", h, w, batch=stylizer.batch_size)
-        synchronize(device)
-        setup = time.perf_counter() - start
-        fps = fps_of(lambda: compiled(frames), stylizer.batch_size, args.frames, device)
-        print(f"--runtime compile at {stylizer.config.precision}, batch {stylizer.batch_size}: {fps:.1f} stylizer fps "
-              f"after {setup:.0f} s set-up", flush=True)
-
+        for variant in args.compile_variants.split(","):
+            precision, layout = variant.split(":")
+            stylizer = Stylizer(generator, InferenceConfig(fast=False, precision=precision,
+                                                           channels_last=layout == "channels-last"))
+            frames = [host[i % len(host)] for i in range(stylizer.batch_size)]
+            start = time.perf_counter()
+            compiled = stylizer.with_runtime("compile", h, w, batch=stylizer.batch_size)
+            synchronize(device)
+            setup = time.perf_counter() - start
+            fps = fps_of(lambda c=compiled, f=frames: c(f), stylizer.batch_size, args.frames, device)
+            eager = stylizer(frames[:1])[0].astype(int)
+            gap = abs(compiled(frames[:1])[0].astype(int) - eager).max()
+            print(f"--runtime compile, {precision} {layout}, batch {stylizer.batch_size}: {fps:.1f} stylizer fps "
+                  f"after {setup:.0f} s set-up; output within {gap} levels of eager", flush=True)
 
 if __name__ == "__main__":
     main()

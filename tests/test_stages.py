@@ -1,8 +1,11 @@
 import threading
 import time
 
+import numpy as np
 import pytest
 
+from vidstyle.loop import Renderer, Sink, run
+from vidstyle.media.frames import Frame
 from vidstyle.render.stages import batched, read_ahead, write_behind
 
 
@@ -70,3 +73,82 @@ def test_batched_groups_frames_and_lets_others_through_in_order():
     items = [1, 2, "a", 3, 4, 5, "b", 6]
     out = list(batched(items, 2, lambda x: isinstance(x, int)))
     assert out == [[1, 2], "a", [3, 4], "b", [5, 6]]
+
+
+class _Frames:
+    """A source of ``n`` tiny frames, numbered in their pixels, and an item to pass through
+    (a clip's audio packet) after the first."""
+
+    def __init__(self, n):
+        self.n = n
+
+    def stream(self):
+        for i in range(self.n):
+            yield Frame(rgb=np.full((2, 2, 3), i, np.uint8), pts=i)
+            if i == 0:
+                yield "audio"
+
+
+class _Doubling(Renderer):
+    batch_size = 2
+
+    def __init__(self, draw):
+        self._draw = draw
+
+    def submit(self, frames):
+        return [f * 2 for f in frames]
+
+    def draw(self, frames, staged):
+        return self._draw(frames, staged)
+
+
+class _ListSink(Sink):
+    def __init__(self, before_write):
+        self.pictures, self.copied, self.before_write = [], [], before_write
+
+    def write(self, frame, picture):
+        self.before_write(frame)
+        self.pictures.append((frame.pts, int(picture[0, 0, 0])))
+
+    def copy(self, item):
+        self.copied.append(item)
+
+
+def test_the_loop_draws_the_next_batch_while_the_sink_writes_the_last():
+    """Drawing (a GPU render's stabilizer) and writing (its encoder) can each be the slowest
+    stage: they run in threads of their own, so their times overlap instead of adding up. The
+    sink holds the first frame until the second batch is drawn, which one thread could not do."""
+    second_drawn = threading.Event()
+
+    def draw(frames, staged):
+        if int(frames[0][0, 0, 0]) == 2:
+            second_drawn.set()
+        return staged
+
+    def write(frame):
+        if frame.pts == 0:
+            assert second_drawn.wait(5), "the second batch was not drawn while the first was written"
+
+    sink = _ListSink(write)
+    assert run(_Frames(6), _Doubling(draw), sink) == 6
+    assert sink.pictures == [(i, 2 * i) for i in range(6)]
+    assert sink.copied == ["audio"]
+
+
+@pytest.mark.parametrize("where", ["draw", "write"])
+def test_the_loop_raises_an_error_from_the_drawer_or_the_writer_and_stops(where):
+    def draw(frames, staged):
+        if where == "draw" and int(frames[0][0, 0, 0]) == 2:
+            raise ValueError("broken draw")
+        return staged
+
+    def write(frame):
+        if where == "write" and frame.pts == 3:
+            raise ValueError("broken write")
+
+    before = threading.active_count()
+    sink = _ListSink(write)
+    with pytest.raises(ValueError, match=f"broken {where}"):
+        run(_Frames(40), _Doubling(draw), sink)
+    assert threading.active_count() == before
+    assert len(sink.pictures) < 40

@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -35,6 +37,39 @@ def test_training_lowers_the_loss(tiny_pair):
     first, last = np.mean(history.total[:3]), np.mean(history.total[-3:])
     assert last < 0.5 * first
     assert history.style[-1] < history.style[0]
+
+
+def test_losses_are_read_in_stretches_yet_every_step_is_recorded_and_a_nan_names_its_step(tiny_pair):
+    """The loop reads losses back every READ_EVERY steps (a read waits for a GPU); every step
+    still gets its own values, and a divergence names the step it happened at, not the read."""
+    from vidstyle.errors import TrainingError
+    from vidstyle.model import train
+
+    content, loss, cfg = tiny_pair
+
+    class Watched:  # the loss, recording each step's total, and from ``nan_from`` on turning it NaN
+        def __init__(self, nan_from=None):
+            self.seen, self.nan_from = [], nan_from
+
+        def content_target(self, frame):
+            return loss.content_target(frame)
+
+        def __call__(self, output, target):
+            values = loss(output, target)
+            self.seen.append(values.total.item())
+            if self.nan_from is not None and len(self.seen) >= self.nan_from:
+                values = replace(values, total=values.total * float("nan"))
+            return values
+
+    steps = train.READ_EVERY + 3  # a full stretch and a short last one
+    watched = Watched()
+    history = train_generator(build_generator(GeneratorConfig(), 0, CPU), watched, [content], steps, cfg)
+    assert history.total == watched.seen and len(watched.seen) == steps
+    assert history.total[-1] < history.total[0]
+
+    diverging = Watched(nan_from=4)
+    with pytest.raises(TrainingError, match="at step 4;"):
+        train_generator(build_generator(GeneratorConfig(), 0, CPU), diverging, [content], steps, cfg)
 
 
 def test_seeded_runs_repeat_exactly_on_cpu(tiny_pair):

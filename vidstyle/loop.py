@@ -1,7 +1,7 @@
 """The one run loop: a source's frames through a renderer into a sink.
 
     source ──frames──▶ renderer.submit ──staged──▶ renderer.draw ──pictures──▶ sink
-    (decoder thread)   (this thread)               (writer thread, with the sink)
+    (decoder thread)   (this thread)               (drawer thread)             (writer thread)
 
 - A **source** (media/sources.py) yields `Frame`s in order, and anything its sink copies
   unchanged in between (a clip's audio packets).
@@ -12,7 +12,7 @@
   into pictures, in order, beside the next `submit` (the stabilizer, applying carried looks).
 - A **sink** (media/sinks.py) writes each picture with its frame's timestamp, alpha or name.
 
-Frames are paired with their pictures here and nowhere else. `run` overlaps the three
+Frames are paired with their pictures here and nowhere else. `run` overlaps the four
 threads through small bounded queues (render/stages.py), so memory stays flat however long
 the clip; `pictures` is the same loop for a caller that pulls pictures one by one.
 """
@@ -115,25 +115,35 @@ def staged(items: Iterable[Frame | object], renderer: Renderer[T]) -> Iterator[S
 
 
 def run(source: FrameSource, renderer: Renderer, sink: Sink, progress: Progress | None = None) -> int:
-    """Render every frame of ``source`` into ``sink``: decoding, `submit` and `draw` + writing
-    run at the same time in three threads. Returns the number of frames written."""
+    """Render every frame of ``source`` into ``sink``: decoding, `submit`, `draw` and writing
+    run at the same time in four threads. Returns the number of frames written.
+
+    `draw` and the sink have a thread each because both can be a run's slowest stage (a GPU's
+    every-frame render: the stabilizer's flows and the encoder, each on the CPU); in one thread
+    their times would add up."""
     written = 0
 
-    def deliver(item: Staged | object) -> None:
+    def write(item: tuple[Staged, list[np.ndarray]] | object) -> None:
         nonlocal written
-        if not isinstance(item, Staged):
+        if not isinstance(item, tuple):
             sink.copy(item)
             return
-        for frame, picture in zip(item.frames, item.draw(renderer), strict=True):
+        batch, drawn = item
+        for frame, picture in zip(batch.frames, drawn, strict=True):
             sink.write(frame, picture)
-        written += len(item.frames)
-        if progress is not None and item.frames:
-            progress.update(len(item.frames))
+        written += len(batch.frames)
+        if progress is not None and batch.frames:
+            progress.update(len(batch.frames))
 
     with read_ahead(source.stream(), QUEUE_CHUNKS, "decoder") as items, \
-            write_behind(deliver, QUEUE_CHUNKS, "writer") as deliver_later:
-        for item in staged(items, renderer):
-            deliver_later(item)
+            write_behind(write, QUEUE_CHUNKS, "writer") as write_later:
+
+        def draw(item: Staged | object) -> None:
+            write_later((item, item.draw(renderer)) if isinstance(item, Staged) else item)
+
+        with write_behind(draw, QUEUE_CHUNKS, "drawer") as draw_later:
+            for item in staged(items, renderer):
+                draw_later(item)
     return written
 
 

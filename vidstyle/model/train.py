@@ -80,6 +80,7 @@ def train_generator(
     noise = torch.Generator(device=device).manual_seed(config.seed)
     start = time.perf_counter()
     reporter = reporter or Reporter(quiet=True)
+    pending: list[torch.Tensor] = []  # this stretch's (total, content, style), still on the device
     with reporter.bar(steps, desc, "step") as bar, cudnn_autotune(device):
         for step in range(steps):
             index = step % len(contents)
@@ -92,20 +93,34 @@ def train_generator(
                     total = total + config.stability_weight * _instability(generator, contents[index], output, noise)
             total.backward()
             optimizer.step()
-            history.total.append(values.total.item())
-            history.content.append(values.content.item())
-            history.style.append(values.style.item())
-            if not math.isfinite(history.total[-1]):
-                raise TrainingError(f"{desc} diverged: the loss became {history.total[-1]} at step {step + 1}; "
-                                    f"lower {option('style_weight')} or {option('content_weight')}, or train at "
-                                    f"another {option('train_size')}")
-            if step % 5 == 0 or step == steps - 1:
+            pending.append(torch.stack([values.total, values.content, values.style]).detach().float())
+            if len(pending) == READ_EVERY or step == steps - 1:
+                _read_losses(pending, history, desc, step + 1 - len(pending))
+                pending = []
                 bar.set_postfix(loss=f"{history.total[-1]:.4g}", content=f"{history.content[-1]:.3g}",
                                 style=f"{history.style[-1]:.3g}")
             bar.update(1)
     generator.eval()
     history.seconds = time.perf_counter() - start
     return history
+
+
+# Losses are read back every this many steps, not every step: reading one waits for the device
+# to finish, so with a read per step a GPU idles while Python launches the next step's kernels.
+READ_EVERY = 10
+
+
+def _read_losses(pending: list[torch.Tensor], history: TrainHistory, desc: str, first: int) -> None:
+    """Append a stretch of steps' losses (one read from the device) to ``history``; a loss
+    that is not finite stops training with the step it first appeared at (1-based)."""
+    for offset, (total, content, style) in enumerate(torch.stack(pending).tolist()):
+        if not math.isfinite(total):
+            raise TrainingError(f"{desc} diverged: the loss became {total} at step {first + offset + 1}; "
+                                f"lower {option('style_weight')} or {option('content_weight')}, or train at "
+                                f"another {option('train_size')}")
+        history.total.append(total)
+        history.content.append(content)
+        history.style.append(style)
 
 
 STABILITY_NOISE = 3.0 / 255.0 / 0.226  # ~3 grey levels in the ImageNet-normalised space
