@@ -36,7 +36,7 @@ cp samples/clip.mp4 "$work/"
 cp "$work"/clip_styled.mp4 "$work"/clip_styled_preview.png "$OUT"/ 2>/dev/null
 stamp "training loop"
 timeout 40 python3 benchmarks/train_speed.py --device cuda --steps 20 --rounds 2 --curve-steps 0 2>&1 | grep -v Warning
-stamp "the CUDA test of the training loop"
-timeout 60 python3 -m pytest -q -p no:cacheprovider tests/test_train.py 2>&1 | tail -3
+stamp "the CUDA tests (training loop, the stabilizer on its own stream)"
+timeout 90 python3 -m pytest -q -p no:cacheprovider tests/test_train.py tests/test_stabilize.py 2>&1 | tail -3
 stamp done
 rm -rf "$work"

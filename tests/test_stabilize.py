@@ -1,5 +1,8 @@
 """The stabilizer: less flicker where the scene moves coherently, no ghosting across a cut."""
 
+import contextlib
+import threading
+
 import cv2
 import numpy as np
 import pytest
@@ -55,22 +58,51 @@ def test_no_stabilize_switches_it_off(tmp_path, style_path):
     assert np.abs(stable[1].astype(int) - plain[1].astype(int)).mean() > 1.0
 
 
+NO_CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+DEVICES = ["cpu", pytest.param("cuda", marks=NO_CUDA)]
+
+
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("size", [(36, 64), (270, 480), (9, 12)])
-def test_blending_in_torch_gives_opencvs_frames(size):
+def test_blending_in_torch_gives_opencvs_frames(size, device):
     """On a CUDA GPU the stabilizer blends in torch (OpenCV's 150-280 ms a 1080p frame capped a
     GPU render): run on the CPU here, the torch blending must give the frames OpenCV's does
     within one level, on a moving, flickering clip (frames with room for the 33-tap blur's
-    reflection and frames without)."""
+    reflection and frames without). On CUDA it blends on a stream of its own, while another
+    thread's work keeps the default stream busy (a render's generator)."""
     h, w = size
+    busy = _default_stream_kept_busy() if device == "cuda" else contextlib.nullcontext()
     clip = [cv2.resize(f, (w, h)) for f in panned(frames=6)]
     rng = np.random.default_rng(1)
     flicker = [to_u8(f + 0.06 * rng.standard_normal(f.shape)) for f in clip]
     opencv, in_torch = TemporalStabilizer(StabilizeConfig()), TemporalStabilizer(StabilizeConfig())
-    in_torch._blend = _TorchBlend(StabilizeConfig(), torch.device("cpu"))  # CI has no GPU: the same code on the CPU
-    for i, (src, out) in enumerate(zip(clip, flicker, strict=True)):
-        a, b = opencv(to_u8(src), out), in_torch(to_u8(src), out)
+    in_torch._blend = _TorchBlend(StabilizeConfig(), torch.device(device))  # CI has no GPU: the same code on the CPU
+    with busy:
+        pairs = [(opencv(to_u8(src), out), in_torch(to_u8(src), out)) for src, out in zip(clip, flicker, strict=True)]
+    for i, ((a, b), out) in enumerate(zip(pairs, flicker, strict=True)):
         assert a.shape == b.shape == out.shape and b.dtype == np.uint8
         diff = np.abs(a.astype(int) - b.astype(int))
         assert diff.max() <= 1 and diff.mean() < 0.05, (i, diff.max(), diff.mean())
         if i:  # and it did blend: the frames moved away from the raw stylized one
             assert np.abs(b.astype(int) - out.astype(int)).mean() > 1.0
+
+
+@contextlib.contextmanager
+def _default_stream_kept_busy():
+    """Matrix products queued on the default CUDA stream from another thread until the block ends."""
+    stop = threading.Event()
+
+    def work():
+        x = torch.rand(2048, 2048, device="cuda")
+        while not stop.is_set():
+            for _ in range(20):
+                x = (x @ x).clamp_(-1, 1)
+            torch.cuda.synchronize()
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()

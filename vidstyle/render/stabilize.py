@@ -14,6 +14,7 @@ the raw stylized frame (the detail itself still comes from the stable, motion-fo
 
 from __future__ import annotations
 
+import contextlib
 from typing import Generic, TypeVar
 
 import cv2
@@ -106,16 +107,30 @@ class _TorchBlend(_Blend[tuple[torch.Tensor, torch.Tensor]]):
         self.config, self.device = config, device
         self._kernels = {sigma: _gaussian_kernel(sigma).to(device) for sigma in (DETAIL_SIGMA, ENERGY_SIGMA)}
         self._borders: dict[tuple[int, int], torch.Tensor] = {}  # (length, pad) -> reflected indices
+        # A CUDA stream of its own: on the default stream, the blend's uploads and its download
+        # each waited behind the generator's queued batch (another thread's work), and a 1080p
+        # render on an H200 ran its stages one after another (README, On a GPU)
+        self._stream = torch.cuda.Stream(device) if device.type == "cuda" else None
+        if self._stream is not None:
+            self._stream.wait_stream(torch.cuda.current_stream(device))  # the kernels above are ready
+
+    def _working(self) -> contextlib.AbstractContextManager:
+        """inference mode, on the blend's own stream where it has one."""
+        stack = contextlib.ExitStack()
+        stack.enter_context(torch.inference_mode())
+        if self._stream is not None:
+            stack.enter_context(torch.cuda.stream(self._stream))
+        return stack
 
     def load(self, source: np.ndarray, stylized: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        with torch.inference_mode():
+        with self._working():
             return tuple(torch.from_numpy(np.ascontiguousarray(rgb)).to(self.device).permute(2, 0, 1).float() / 255.0
                          for rgb in (source, stylized))
 
     def __call__(self, previous: tuple[torch.Tensor, torch.Tensor], current: tuple[torch.Tensor, torch.Tensor],
                  moved: Motion) -> tuple[torch.Tensor, torch.Tensor]:
         (previous_source, previous_out), (source, out) = previous, current
-        with torch.inference_mode():
+        with self._working():
             grid, valid = self._grid(moved, *source.shape[-2:])
             change = (source - _sample(previous_source, grid)).square().sum(0)
             weight = torch.exp(change * (-0.5 / self.config.sigma**2)) * valid * self.config.strength
@@ -128,7 +143,7 @@ class _TorchBlend(_Blend[tuple[torch.Tensor, torch.Tensor]]):
             return source, torch.addcmul(low, detail, gain)
 
     def to_uint8(self, frame: tuple[torch.Tensor, torch.Tensor]) -> np.ndarray:
-        with torch.inference_mode():
+        with self._working():  # the download waits for this stream's work only
             return frame[1].clamp(0.0, 1.0).mul(255.0).round_().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
 
     def _grid(self, moved: Motion, height: int, width: int) -> tuple[torch.Tensor, torch.Tensor]:
