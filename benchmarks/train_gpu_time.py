@@ -26,7 +26,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--out", default=None)
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=2, choices=range(1, 10), metavar="1-9")
     parser.add_argument("--steps", type=int, default=GPU_STEPS)
     parser.add_argument("--size", type=int, default=GPU_TRAIN_SIZE)
     args = parser.parse_args()

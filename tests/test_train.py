@@ -39,13 +39,14 @@ def test_training_lowers_the_loss(tiny_pair):
     assert history.style[-1] < history.style[0]
 
 
-def test_losses_are_read_in_stretches_yet_every_step_is_recorded_and_a_nan_names_its_step(tiny_pair):
+def test_losses_are_read_in_stretches_yet_every_step_is_recorded_and_a_nan_names_its_step(tiny_pair, monkeypatch):
     """The loop reads losses back every READ_EVERY steps (a read waits for a GPU); every step
     still gets its own values, and a divergence names the step it happened at, not the read."""
     from vidstyle.errors import TrainingError
     from vidstyle.model import train
 
     content, loss, cfg = tiny_pair
+    real_read = train._read_losses
 
     class Watched:  # the loss, recording each step's total, and from ``nan_from`` on turning it NaN
         def __init__(self, nan_from=None):
@@ -67,9 +68,14 @@ def test_losses_are_read_in_stretches_yet_every_step_is_recorded_and_a_nan_names
     assert history.total == watched.seen and len(watched.seen) == steps
     assert history.total[-1] < history.total[0]
 
-    diverging = Watched(nan_from=4)
-    with pytest.raises(TrainingError, match="at step 4;"):
-        train_generator(build_generator(GeneratorConfig(), 0, CPU), diverging, [content], steps, cfg)
+    reads = []
+    monkeypatch.setattr(train, "_read_losses", lambda *a: (reads.append(len(a[0])), real_read(*a))[1])
+    history = train_generator(build_generator(GeneratorConfig(), 0, CPU), Watched(), [content], steps, cfg)
+    assert reads == [train.READ_EVERY, 3] and len(history.total) == steps  # one read per stretch
+
+    for nan_from in (4, steps - 1):  # in the first stretch, and in the short last one
+        with pytest.raises(TrainingError, match=f"at step {nan_from};"):
+            train_generator(build_generator(GeneratorConfig(), 0, CPU), Watched(nan_from), [content], steps, cfg)
 
 
 def test_seeded_runs_repeat_exactly_on_cpu(tiny_pair):

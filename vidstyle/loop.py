@@ -32,6 +32,7 @@ from vidstyle.render.stages import batched, read_ahead, write_behind
 
 T = TypeVar("T")
 QUEUE_CHUNKS = 4  # batches (or passed-through packets) waiting between two threads: bounds the memory
+DRAW_CHUNKS = 1  # staged batches waiting for the drawer (its output queue, QUEUE_CHUNKS, absorbs the jitter)
 
 
 class Renderer(ABC, Generic[T]):
@@ -114,34 +115,43 @@ def staged(items: Iterable[Frame | object], renderer: Renderer[T]) -> Iterator[S
         raise RuntimeError(f"the renderer held back {len(waiting)} frame(s) after its flush")
 
 
+@dataclass(frozen=True)
+class _Drawn:
+    """Frames and their finished pictures, on their way from the drawer to the sink (the staged
+    results are dropped here: they can be as large as the pictures)."""
+
+    frames: list[Frame]
+    pictures: list[np.ndarray]
+
+
 def run(source: FrameSource, renderer: Renderer, sink: Sink, progress: Progress | None = None) -> int:
     """Render every frame of ``source`` into ``sink``: decoding, `submit`, `draw` and writing
     run at the same time in four threads. Returns the number of frames written.
 
     `draw` and the sink have a thread each because both can be a run's slowest stage (a GPU's
-    every-frame render: the stabilizer's flows and the encoder, each on the CPU); in one thread
-    their times would add up."""
+    every-frame render: the stabilizer and the encoder); in one thread their times add up. The
+    drawer's queue is short (``DRAW_CHUNKS``): what waits there is staged results, what waits
+    for the sink is pictures, and the two queues together hold about what one did before."""
     written = 0
 
-    def write(item: tuple[Staged, list[np.ndarray]] | object) -> None:
+    def write(item: _Drawn | object) -> None:
         nonlocal written
-        if not isinstance(item, tuple):
+        if not isinstance(item, _Drawn):
             sink.copy(item)
             return
-        batch, drawn = item
-        for frame, picture in zip(batch.frames, drawn, strict=True):
+        for frame, picture in zip(item.frames, item.pictures, strict=True):
             sink.write(frame, picture)
-        written += len(batch.frames)
-        if progress is not None and batch.frames:
-            progress.update(len(batch.frames))
+        written += len(item.frames)
+        if progress is not None and item.frames:
+            progress.update(len(item.frames))
 
     with read_ahead(source.stream(), QUEUE_CHUNKS, "decoder") as items, \
             write_behind(write, QUEUE_CHUNKS, "writer") as write_later:
 
         def draw(item: Staged | object) -> None:
-            write_later((item, item.draw(renderer)) if isinstance(item, Staged) else item)
+            write_later(_Drawn(item.frames, item.draw(renderer)) if isinstance(item, Staged) else item)
 
-        with write_behind(draw, QUEUE_CHUNKS, "drawer") as draw_later:
+        with write_behind(draw, DRAW_CHUNKS, "drawer") as draw_later:
             for item in staged(items, renderer):
                 draw_later(item)
     return written

@@ -300,7 +300,7 @@ def apply_maps(maps: np.ndarray, rgb: np.ndarray) -> np.ndarray:
     any) are added. Returns uint8 RGB. The same sum as `guided.apply_affine`, on CPU arrays
     with OpenCV, one plane upsampled at a time into one buffer: 29 ms a 720p frame on this
     machine, where upsampling all 15 planes first took 92 (fresh 55-MB arrays) and the torch
-    einsum 44 for 12 (it runs in the encoder thread, on numpy frames)."""
+    einsum 44 for 12 (it runs in the drawer thread, on numpy frames)."""
     height, width = rgb.shape[:2]
     size = (width, height)
     full = maps.shape[1:] == (height, width)  # off the fast path the look is at the frame's size: no copies

@@ -110,9 +110,9 @@ class Graded(Renderer[Look]):
 class LutRenderer(Unchanged):
     """Each frame through a 3D LUT with FFmpeg's lut3d filter (tetrahedral), in `submit`: the
     caller's thread has nothing else to do, while the writer thread encodes (measured: 0.85x the
-    transcode ceiling at 720p there, 0.79x in `draw`). For more than ``TABLE_FRAMES`` frames,
-    through a table of the filter's output for every colour (lut.py, `LutTable`: the same
-    bytes, 3 ms a 720p frame instead of 13, after 0.4 s to build)."""
+    transcode ceiling at 720p there, 0.79x in `draw` when `draw` shared the encoder's thread).
+    For more than ``TABLE_FRAMES`` frames, through a table of the filter's output for every
+    colour (lut.py, `LutTable`: the same bytes, 3 ms a 720p frame instead of 13, after 0.4 s to build)."""
 
     def __init__(self, lut: Lut3D, frames: int = 0) -> None:
         self.filter = LutTable(lut) if frames > TABLE_FRAMES else LutFilter(lut)
