@@ -555,3 +555,27 @@ def test_blending_two_keyframes_strokes_keeps_their_strength_unless_they_agree()
     assert np.corrcoef(apart[12:].ravel(), plain_mean.ravel())[0, 1] > 0.97  # the same strokes, stronger
     agree = _blend(np.concatenate([transform, strokes0]), trusted, np.concatenate([transform, strokes0]), trusted, 0.5)
     assert np.allclose(agree[12:], strokes0, atol=1e-5)
+
+
+def test_a_keyframe_forced_by_a_carry_that_fails_is_eased_in_like_any_other(stylizer, painting, monkeypatch):
+    """Where too little of a frame is explained by the motion (heavy shake), that frame becomes
+    a keyframe early. It must ease in from the frame before, as a keyframe at the window's end
+    does: unsmoothed, a shaky 320x180 clip popped 8-17x its source's frame-to-frame change at every
+    forced keyframe (temporal ratio 2.98 against 1.27 eased, README Quality)."""
+    frames = _pan(painting, 8, step=3)
+    real = KeyframeCarrier._carry
+    forced = frames[4]
+
+    def failing_at_frame_4(self, key, small, *rest, strict=True):
+        if strict and np.array_equal(small.rgb, self._small(forced).rgb):
+            return None  # as if the shake left too little explained
+        return real(self, key, small, *rest, strict=strict)
+
+    monkeypatch.setattr(KeyframeCarrier, "_carry", failing_at_frame_4)
+    carrier = KeyframeCarrier(stylizer, CarryConfig(), interval=8)
+    out = [o.astype(int) for o in pictures(ArraySource(iter(frames)), carrier)]
+    assert carrier.keyframes == 3  # frames 0, 4 (forced) and the last
+    own = apply_maps(stylizer.look(frames[4]), frames[4]).astype(int)  # the keyframe's look alone
+    before = out[3][:, 3:]  # the frame before, moved with the pan (3 px a frame) onto frame 4's pixels
+    jump, unsmoothed = np.abs(out[4][:, :-3] - before).mean(), np.abs(own[:, :-3] - before).mean()
+    assert jump < 0.5 * unsmoothed, (jump, unsmoothed)  # it moved towards the frame before (0.21x here)

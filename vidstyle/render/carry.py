@@ -146,8 +146,8 @@ class KeyframeCarrier(Renderer[Look]):
         if index - key.index >= self.interval:  # the window's last frame: only its step to the frame before counts
             return self._close_window(index, rgb, small, self._step(small, self._last[0]))
         carried = self._carry(key, small, *self._last)
-        if carried is None:
-            return self._close_window(index, rgb, small, None)
+        if carried is None:  # too little explained: a keyframe, eased in from the frame before as any other
+            return self._close_window(index, rgb, small, self._step(small, self._last[0]))
         self._last = (small, carried.flow)
         self._waiting.append(_Waiting(index, rgb, small, carried.maps, carried.trust, carried.step))
         return []
