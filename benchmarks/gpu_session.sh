@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# The GPU checks in one go, sized for a short lease (about 5-6 minutes on an H200), most wanted
+# The GPU checks in one go, sized for a short lease (about 7-8 minutes on an H200), most wanted
 # first: the default training (1000 steps at 512 px) timed through the API, the stylize stage at
 # 1080p (eager, and the product's torch.compile runtime at three precisions and layouts), 1080p
-# end to end without grading, the product on the bundled sample with the GPU defaults, and the
-# training loop against the straightforward one. Figures go to stdout; the sample's output and
+# end to end without grading (the stage table shows whether the stages overlap), the product on
+# the bundled sample with the GPU defaults, 1080p end to end under --runtime compile, the training
+# loop against the straightforward one, and the tests that need CUDA. Figures go to stdout; the sample's output and
 # preview and the trained model's frame to $OUT (default: ./gpu-out). PyAV is installed from
 # wheels in .whl/ when the machine lacks it (machines without package registries).
 #
@@ -34,6 +35,9 @@ stamp "the sample, GPU defaults"
 cp samples/clip.mp4 "$work/"
 ( time timeout 100 python3 -m vidstyle "$work/clip.mp4" --style samples/starry_night.jpg -q ) 2>&1 | tail -5
 cp "$work"/clip_styled.mp4 "$work"/clip_styled_preview.png "$OUT"/ 2>/dev/null
+stamp "1920x1080 end to end under --runtime compile (250 frames: the compile's set-up included)"
+timeout 150 python3 benchmarks/speed.py --device cuda --sizes 1920x1080 --frames 250 --no-peer --policies every \
+    --no-eval --no-stages --full-res-frames 0 --runtime compile --work "$work/speed-compile" 2>&1 | grep -v Warning
 stamp "training loop"
 timeout 40 python3 benchmarks/train_speed.py --device cuda --steps 20 --rounds 2 --curve-steps 0 2>&1 | grep -v Warning
 stamp "the CUDA tests (training loop, the stabilizer on its own stream)"
