@@ -566,10 +566,10 @@ def test_a_keyframe_forced_by_a_carry_that_fails_is_eased_in_like_any_other(styl
     real = KeyframeCarrier._carry
     forced = frames[4]
 
-    def failing_at_frame_4(self, key, small, *rest, strict=True):
+    def failing_at_frame_4(self, key, small, *rest, strict=True, **given):
         if strict and np.array_equal(small.rgb, self._small(forced).rgb):
             return None  # as if the shake left too little explained
-        return real(self, key, small, *rest, strict=strict)
+        return real(self, key, small, *rest, strict=strict, **given)
 
     monkeypatch.setattr(KeyframeCarrier, "_carry", failing_at_frame_4)
     carrier = KeyframeCarrier(stylizer, CarryConfig(), interval=8)

@@ -143,14 +143,16 @@ class KeyframeCarrier(Renderer[Look]):
             # them becomes one, as at the clip's end (carried from one side only, a moving object's
             # look streaks across what it uncovers); then this frame starts afresh
             return [*self.flush(), *self._close_window(index, rgb, small, None)]
-        if index - key.index >= self.interval:  # the window's last frame: only its step to the frame before counts
-            return self._close_window(index, rgb, small, self._step(small, self._last[0]))
-        carried = self._carry(key, small, *self._last)
-        if carried is None:  # too little explained: a keyframe, eased in from the frame before as any other
-            return self._close_window(index, rgb, small, self._step(small, self._last[0]))
-        self._last = (small, carried.flow)
-        self._waiting.append(_Waiting(index, rgb, small, carried.maps, carried.trust, carried.step))
-        return []
+        step = self._step(small, self._last[0])  # to the frame before; None across a cut
+        if index - key.index < self.interval and step is not None:
+            carried = self._carry(key, small, *self._last, step=step)
+            if carried is not None:
+                self._last = (small, carried.flow)
+                self._waiting.append(_Waiting(index, rgb, small, carried.maps, carried.trust, carried.step))
+                return []
+        # the window's last frame, or too little of this one explained by the motion: a keyframe,
+        # eased in from the frame before where the step between them is trusted
+        return self._close_window(index, rgb, small, step)
 
     def _close_window(self, index: int, rgb: np.ndarray, small: _Small,
                       step: np.ndarray | None) -> list[np.ndarray]:
@@ -214,7 +216,7 @@ class KeyframeCarrier(Renderer[Look]):
         return maps
 
     def _carry(self, key: _Keyframe, small: _Small, neighbour: _Small, neighbour_flow: np.ndarray | None,
-               strict: bool = True) -> _Carried | None:
+               strict: bool = True, step: np.ndarray | None = None) -> _Carried | None:
         """The keyframe's maps warped to this frame, and the per-pixel trust; None at a cut,
         and (``strict``) where too little of the frame is trusted.
 
@@ -222,10 +224,11 @@ class KeyframeCarrier(Renderer[Look]):
         this frame and the keyframe): a short step estimated between adjacent frames, plus the
         neighbour's own flow to the keyframe. Adjacent frames share most of that path, so the
         look moves smoothly from frame to frame; a long flow estimated afresh for every frame
-        jitters by a fraction of a pixel, which the look's fine texture shows as shimmer."""
+        jitters by a fraction of a pixel, which the look's fine texture shows as shimmer.
+        ``step``: the flow to the neighbour, where the caller has estimated it already."""
         if neighbour_flow is None or is_cut(small.gray, key.small.gray):
             return None
-        step = self._step(small, neighbour)
+        step = self._step(small, neighbour) if step is None else step
         if step is None:
             return None
         flow = step + warp(neighbour_flow, step)  # -> the keyframe

@@ -15,6 +15,7 @@ the raw stylized frame (the detail itself still comes from the stable, motion-fo
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from typing import Generic, TypeVar
 
 import cv2
@@ -114,13 +115,12 @@ class _TorchBlend(_Blend[tuple[torch.Tensor, torch.Tensor]]):
         if self._stream is not None:
             self._stream.wait_stream(torch.cuda.current_stream(device))  # the kernels above are ready
 
-    def _working(self) -> contextlib.AbstractContextManager:
+    @contextlib.contextmanager
+    def _working(self) -> Iterator[None]:
         """inference mode, on the blend's own stream where it has one."""
-        stack = contextlib.ExitStack()
-        stack.enter_context(torch.inference_mode())
-        if self._stream is not None:
-            stack.enter_context(torch.cuda.stream(self._stream))
-        return stack
+        stream = torch.cuda.stream(self._stream) if self._stream is not None else contextlib.nullcontext()
+        with torch.inference_mode(), stream:
+            yield
 
     def load(self, source: np.ndarray, stylized: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         with self._working():
