@@ -168,9 +168,9 @@ def _flow_to_the_first_keyframe(frames: list[np.ndarray]) -> np.ndarray:
     neighbour = carrier._last
     for rgb in frames[1:]:
         small = carrier._small(rgb)
-        carried = carrier._carry(carrier._key, small, *neighbour)
-        neighbour = (small, carried.flow)
-    return carried.flow
+        track = carrier._track(carrier._key.small, small, *neighbour)
+        neighbour = (small, track.flow)
+    return track.flow
 
 
 def test_a_flat_sky_beside_a_moving_disc_is_carried_with_the_camera(monkeypatch):
@@ -563,7 +563,7 @@ def test_a_keyframe_forced_by_a_carry_that_fails_is_eased_in_like_any_other(styl
     does: unsmoothed, a shaky 320x180 clip popped 8-17x its source's frame-to-frame change at every
     forced keyframe (temporal ratio 2.98 against 1.27 eased, README Quality)."""
     frames = _pan(painting, 8, step=3)
-    real = KeyframeCarrier._carry
+    real = KeyframeCarrier._track
     forced = frames[4]
 
     def failing_at_frame_4(self, key, small, *rest, strict=True, **given):
@@ -571,7 +571,7 @@ def test_a_keyframe_forced_by_a_carry_that_fails_is_eased_in_like_any_other(styl
             return None  # as if the shake left too little explained
         return real(self, key, small, *rest, strict=strict, **given)
 
-    monkeypatch.setattr(KeyframeCarrier, "_carry", failing_at_frame_4)
+    monkeypatch.setattr(KeyframeCarrier, "_track", failing_at_frame_4)
     carrier = KeyframeCarrier(stylizer, CarryConfig(), interval=8)
     out = [o.astype(int) for o in pictures(ArraySource(iter(frames)), carrier)]
     assert carrier.keyframes == 3  # frames 0, 4 (forced) and the last

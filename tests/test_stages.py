@@ -4,7 +4,7 @@ import time
 import numpy as np
 import pytest
 
-from vidstyle.loop import Renderer, Sink, run
+from vidstyle.loop import DRAW_FRAMES, Renderer, Sink, run
 from vidstyle.media.frames import Frame
 from vidstyle.render.stages import batched, read_ahead, write_behind
 
@@ -159,3 +159,66 @@ def test_the_loop_raises_an_error_from_the_drawer_or_the_writer_and_stops(where)
         run(_Frames(40), _Doubling(draw), sink)
     assert threading.active_count() == before
     assert len(sink.pictures) < 40
+
+
+class _Numbered(Renderer):
+    """Stages each frame's number doubled, one frame a call; ``on_submit`` and ``on_draw`` see
+    each frame's number as it is submitted and drawn."""
+
+    batch_size = 1
+
+    def __init__(self, on_submit, on_draw):
+        self.on_submit, self.on_draw = on_submit, on_draw
+
+    def submit(self, frames):
+        self.on_submit(int(frames[0][0, 0, 0]))
+        return [f * 2 for f in frames]
+
+    def draw(self, frames, staged):
+        self.on_draw(int(frames[0][0, 0, 0]))
+        return staged
+
+
+class _FrameThenPackets:
+    """Frame 0, then ``packets`` items to pass through (a clip's audio), then frames 1 to 3."""
+
+    def __init__(self, packets):
+        self.packets = packets
+
+    def stream(self):
+        yield Frame(rgb=np.zeros((2, 2, 3), np.uint8), pts=0)
+        yield from (f"audio {k}" for k in range(self.packets))
+        for i in range(1, 4):
+            yield Frame(rgb=np.full((2, 2, 3), i, np.uint8), pts=i)
+
+
+def test_packets_passing_through_do_not_hold_up_the_renderer_while_a_batch_is_drawn():
+    """A carried clip's drawer gets a keyframe window at once and takes a while over it; the
+    audio packets that came meanwhile filled the drawer's queue of one item and held up the
+    generator's thread (1.0 s of a 7.7-s 720p run). The queue is bounded by frames now."""
+    frame_3_submitted = threading.Event()
+
+    def on_draw(number):
+        if number == 0:
+            assert frame_3_submitted.wait(5), "the renderer waited for frame 0 to be drawn"
+
+    renderer = _Numbered(lambda number: number == 3 and frame_3_submitted.set(), on_draw)
+    sink = _ListSink(lambda frame: None)
+    assert run(_FrameThenPackets(20), renderer, sink) == 4
+    assert sink.events == [(0, 0), *(f"audio {k}" for k in range(20)), (1, 2), (2, 4), (3, 6)]
+
+
+def test_the_frames_waiting_for_the_drawer_stay_bounded():
+    submitted = []
+
+    def on_draw(number):
+        if number == 0:
+            time.sleep(0.3)  # the renderer fills the drawer's queue meanwhile, and waits
+            submitted.append(len(renderer_seen))
+
+    renderer_seen = []
+    sink = _ListSink(lambda frame: None)
+    assert run(_Frames(40), _Numbered(renderer_seen.append, on_draw), sink) == 40
+    # frame 0 being drawn, DRAW_FRAMES waiting, and the one whose turn to wait has not come
+    assert submitted == [DRAW_FRAMES + 2]
+    assert [e for e in sink.events if e != "audio"] == [(i, 2 * i) for i in range(40)]

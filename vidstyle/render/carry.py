@@ -27,6 +27,7 @@ keyframe. Frames wait for their next keyframe at most ``interval`` frames: memor
 
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -62,7 +63,12 @@ class _Small(NamedTuple):
 class _Keyframe:
     index: int
     small: _Small
-    maps: np.ndarray  # (15, h, w) float32
+    painting: Future[np.ndarray]  # its look, (15, h, w) float32, painted in the carrier's keyframe thread
+
+    @property
+    def maps(self) -> np.ndarray:
+        """The look, once painted (re-raises what painting it raised)."""
+        return self.painting.result()
 
 
 @dataclass
@@ -75,11 +81,11 @@ class _Waiting:
     step: np.ndarray | None  # flow to the frame before
 
 
-@dataclass
-class _Carried:
-    maps: np.ndarray
-    trust: np.ndarray
+class _Track(NamedTuple):
+    """How a frame's pixels move to a keyframe, and how far that can be trusted."""
+
     flow: np.ndarray  # this frame -> the keyframe, (h, w, 2) at the working resolution
+    trust: np.ndarray  # (h, w) float32 in [0, 1]
     step: np.ndarray  # this frame -> the neighbour it was chained through
 
 
@@ -101,6 +107,9 @@ class KeyframeCarrier(Renderer[Look]):
         self.config = config
         self.interval = max(1, interval)
         self._flow = FlowEstimator()  # DIS medium: the fast preset's jitter showed as shimmer (README, Speed)
+        # the generator paints a keyframe in a thread of its own while the frames waiting for it are
+        # tracked to it (README, Speed); one at a time (a runtime's compiled model is not shared)
+        self._painter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vidstyle-keyframe")
         self._key: _Keyframe | None = None
         self._last: tuple[_Small, np.ndarray] | None = None  # the last frame, and its flow to the keyframe
         self._waiting: list[_Waiting] = []
@@ -137,7 +146,8 @@ class KeyframeCarrier(Renderer[Look]):
         if key is None or key.small.gray.shape != small.gray.shape or self.interval == 1:
             done = self.flush()
             self._shown = None
-            return [*done, *self._smoothed([(small, None, self._new_keyframe(index, rgb, small))])]
+            self._new_keyframe(index, rgb, small)
+            return [*done, *self._smoothed([(small, None, self._key.maps)])]
         if self._waiting and is_cut(small.gray, self._last[0].gray):
             # a cut: the frames before it have no keyframe after them in their scene, so the last of
             # them becomes one, as at the clip's end (carried from one side only, a moving object's
@@ -145,10 +155,11 @@ class KeyframeCarrier(Renderer[Look]):
             return [*self.flush(), *self._close_window(index, rgb, small, None)]
         step = self._step(small, self._last[0])  # to the frame before; None across a cut
         if index - key.index < self.interval and step is not None:
-            carried = self._carry(key, small, *self._last, step=step)
-            if carried is not None:
-                self._last = (small, carried.flow)
-                self._waiting.append(_Waiting(index, rgb, small, carried.maps, carried.trust, carried.step))
+            track = self._track(key.small, small, *self._last, step=step)
+            if track is not None:
+                self._last = (small, track.flow)
+                self._waiting.append(_Waiting(index, rgb, small, _warp_look(key.maps, track.flow), track.trust,
+                                              track.step))
                 return []
         # the window's last frame, or too little of this one explained by the motion: a keyframe,
         # eased in from the frame before where the step between them is trusted
@@ -156,30 +167,32 @@ class KeyframeCarrier(Renderer[Look]):
 
     def _close_window(self, index: int, rgb: np.ndarray, small: _Small,
                       step: np.ndarray | None) -> list[np.ndarray]:
-        """``rgb`` becomes the next keyframe; the frames waiting for it blend both keyframes."""
+        """``rgb`` becomes the next keyframe; the frames waiting for it blend both keyframes. They
+        are tracked to it while the generator paints it, then its look is warped to them."""
         previous = self._key
-        output = self._new_keyframe(index, rgb, small)
+        self._new_keyframe(index, rgb, small)
         key = self._key
-        done = []
         later = (key.small, np.zeros((*key.small.gray.shape, 2), np.float32))  # the next frame and its flow to the key
-        ahead: list[np.ndarray | None] = []  # each waiting frame's step to the frame after it (the forward flow)
-        for waiting in reversed(self._waiting):  # back from the new keyframe, one step at a time
-            alpha = (waiting.index - previous.index) / (key.index - previous.index)
-            carried = self._carry(key, waiting.small, *later, strict=False)
-            if carried is None:  # a cut between this frame and the new keyframe: the previous one alone,
-                # given way where it is not trusted as in any blend (else an uncovered area drags a look in)
+        tracks: list[_Track | None] = []  # back from the new keyframe, one step at a time
+        for waiting in reversed(self._waiting):
+            track = self._track(key.small, waiting.small, *later, strict=False)  # None: a cut between them
+            tracks.append(track)
+            later = (waiting.small, None if track is None else track.flow)
+        done = []
+        for waiting, track in zip(reversed(self._waiting), tracks, strict=True):
+            if track is None:  # the previous keyframe alone, given way where it is not trusted as in any
+                # blend (else an uncovered area drags a look in)
                 done.append(_blend(waiting.maps, waiting.trust, waiting.maps, waiting.trust, 0.0, waiting.small.rgb))
-                ahead.append(None)
-                later = (waiting.small, None)
                 continue
-            later = (waiting.small, carried.flow)
-            ahead.append(carried.step)
-            done.append(_blend(waiting.maps, waiting.trust, carried.maps, carried.trust, alpha, waiting.small.rgb))
-        ahead.reverse()
+            alpha = (waiting.index - previous.index) / (key.index - previous.index)
+            done.append(_blend(waiting.maps, waiting.trust, _warp_look(key.maps, track.flow), track.trust, alpha,
+                               waiting.small.rgb))
+        # each waiting frame's step to the frame after it (the forward flow): frame i's forward flow
+        # from the frame before it is that frame's step ahead (the first: computed)
+        ahead = [None if track is None else track.step for track in reversed(tracks)]
         frames = [(w.small, w.step, look) for w, look in zip(self._waiting, reversed(done), strict=True)]
         self._waiting = []
-        # frame i's forward flow from the frame before it is that frame's step ahead (the first: computed)
-        return self._smoothed([*frames, (small, step, output)], [None, *ahead])
+        return self._smoothed([*frames, (small, step, key.maps)], [None, *ahead])
 
     def _smoothed(self, frames: list[tuple[_Small, np.ndarray | None, np.ndarray]],
                   forwards: list[np.ndarray | None] | None = None) -> list[np.ndarray]:
@@ -208,16 +221,15 @@ class KeyframeCarrier(Renderer[Look]):
             out.append(look)
         return out
 
-    def _new_keyframe(self, index: int, rgb: np.ndarray, small: _Small) -> np.ndarray:
-        maps = self.stylizer.look(rgb)
-        self._key = _Keyframe(index=index, small=small, maps=maps)
+    def _new_keyframe(self, index: int, rgb: np.ndarray, small: _Small) -> None:
+        """``rgb`` becomes the keyframe; its look is painted in the keyframe thread (``.maps`` waits)."""
+        self._key = _Keyframe(index=index, small=small, painting=self._painter.submit(self.stylizer.look, rgb))
         self._last = (small, np.zeros((*small.gray.shape, 2), np.float32))
         self.keyframes += 1
-        return maps
 
-    def _carry(self, key: _Keyframe, small: _Small, neighbour: _Small, neighbour_flow: np.ndarray | None,
-               strict: bool = True, step: np.ndarray | None = None) -> _Carried | None:
-        """The keyframe's maps warped to this frame, and the per-pixel trust; None at a cut,
+    def _track(self, key: _Small, small: _Small, neighbour: _Small, neighbour_flow: np.ndarray | None,
+               strict: bool = True, step: np.ndarray | None = None) -> _Track | None:
+        """This frame's flow to the keyframe ``key``, and the per-pixel trust; None at a cut,
         and (``strict``) where too little of the frame is trusted.
 
         The flow to the keyframe is chained through the neighbouring frame (the one between
@@ -226,17 +238,17 @@ class KeyframeCarrier(Renderer[Look]):
         look moves smoothly from frame to frame; a long flow estimated afresh for every frame
         jitters by a fraction of a pixel, which the look's fine texture shows as shimmer.
         ``step``: the flow to the neighbour, where the caller has estimated it already."""
-        if neighbour_flow is None or is_cut(small.gray, key.small.gray):
+        if neighbour_flow is None or is_cut(small.gray, key.gray):
             return None
         step = self._step(small, neighbour) if step is None else step
         if step is None:
             return None
         flow = step + warp(neighbour_flow, step)  # -> the keyframe
-        flow, trust = self._with_camera(small, key.small, flow, self._explained(small, key.small, flow))
+        flow, trust = self._with_camera(small, key, flow, self._explained(small, key, flow))
         if strict and float((trust > 0.5).mean()) < self.config.min_trusted:
             return None
         trust *= self._unstretched(flow)  # not a reason for a keyframe: extra keyframes pop
-        return _Carried(maps=_warp_look(key.maps, flow), trust=trust, flow=flow, step=step)
+        return _Track(flow=flow, trust=trust, step=step)
 
     def _with_camera(self, small: _Small, key: _Small, flow: np.ndarray,
                      trust: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -23,30 +23,44 @@ _POLL_S = 0.05  # how often a blocked side checks whether the other side has sto
 
 
 class _Channel(Generic[T]):
-    """A bounded queue with a stop flag that unblocks both ends."""
+    """A bounded queue with a stop flag that unblocks both ends. Bounded by the items' summed
+    ``weight`` (1 each by default): an item waits while what waits weighs ``size`` or more, and
+    goes alone, however heavy, once nothing waits."""
 
-    def __init__(self, size: int) -> None:
-        self._queue: queue.Queue = queue.Queue(maxsize=max(1, size))
+    def __init__(self, size: int, weight: Callable[[T], int] | None = None) -> None:
+        self._queue: queue.Queue = queue.Queue()
+        self._size = max(1, size)
+        self._weight = weight or (lambda item: 1)
+        self._load = 0  # the summed weight of what waits
+        self._room = threading.Condition()
         self.stopped = threading.Event()
         self.error: BaseException | None = None
 
     def put(self, item: object) -> bool:
         """Block until there is room; False if the channel was stopped meanwhile."""
-        while not self.stopped.is_set():
-            try:
-                self._queue.put(item, timeout=_POLL_S)
-                return True
-            except queue.Full:
-                continue
-        return False
+        weight = self._weight(item) if item is not _END else 0
+        with self._room:
+            while weight and self._load and self._load + weight > self._size:
+                if self.stopped.is_set():
+                    return False
+                self._room.wait(_POLL_S)
+            if self.stopped.is_set():
+                return False
+            self._load += weight
+        self._queue.put((item, weight))
+        return True
 
     def get(self) -> object:
         """Block until an item comes; `_END` once the channel is stopped."""
         while not self.stopped.is_set():
             try:
-                return self._queue.get(timeout=_POLL_S)
+                item, weight = self._queue.get(timeout=_POLL_S)
             except queue.Empty:
                 continue
+            with self._room:
+                self._load -= weight
+                self._room.notify_all()
+            return item
         return _END
 
     def fail(self, error: BaseException) -> None:
@@ -91,11 +105,13 @@ def read_ahead(items: Iterable[T], size: int, name: str = "reader") -> Iterator[
 
 
 @contextmanager
-def write_behind(handle: Callable[[T], None], size: int, name: str = "writer") -> Iterator[Callable[[T], None]]:
+def write_behind(handle: Callable[[T], None], size: int, name: str = "writer",
+                 weight: Callable[[T], int] | None = None) -> Iterator[Callable[[T], None]]:
     """A ``put`` function whose items ``handle`` takes, in order, in a background thread;
-    at most ``size`` items wait. On a clean exit every item is handled before the context
-    ends; an exception in ``handle`` is raised from the next ``put`` or at the exit."""
-    channel: _Channel[T] = _Channel(size)
+    at most ``size`` items wait (or items of that summed ``weight``: `_Channel`). On a clean
+    exit every item is handled before the context ends; an exception in ``handle`` is raised
+    from the next ``put`` or at the exit."""
+    channel: _Channel[T] = _Channel(size, weight)
 
     def work() -> None:
         try:
