@@ -245,6 +245,18 @@ def test_untrusted_pixels_take_the_transform_of_their_own_colour_nearby():
     assert np.isfinite(edge).all() and edge.min() >= 1.0 - 1e-4 and edge.max() <= 3.0 + 1e-4
 
 
+@pytest.mark.parametrize(("source", "target"), [((9, 16), (36, 64)), ((7, 11), (29, 45)), ((12, 20), (12, 20))])
+def test_the_fill_is_upsampled_at_the_untrusted_pixels_as_opencv_upsamples_the_whole(source, target):
+    # the fill is computed at the pixels it fills alone (a few % of a frame: 13.6 -> 9.1 ms a
+    # 512x288 blend); it must be the bilinear upsampling OpenCV gave the whole plane before
+    from vidstyle.render.carry import _upsampled_at
+
+    planes = np.random.default_rng(1).random((3, *source)).astype(np.float32)
+    ys, xs = np.nonzero(np.ones(target, bool))
+    whole = np.stack([cv2.resize(p, target[::-1], interpolation=cv2.INTER_LINEAR) for p in planes])
+    assert np.abs(_upsampled_at(planes, target, ys, xs) - whole[:, ys, xs]).max() < 1e-6
+
+
 def test_keyframes_option(tmp_path, style_path, capsys):
     src = make_clip(tmp_path / "c.mp4", frames=9)
     assert run(src, "--style", style_path, "-o", tmp_path / "k3.mp4", "--keyframes", "3", *FAST) == 0

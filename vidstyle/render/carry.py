@@ -420,9 +420,10 @@ def fill_untrusted(weighted: np.ndarray, weight: np.ndarray, guide: np.ndarray |
     ``guide`` (the frame's colours, (h, w, 3) uint8 RGB), what trusted pixels *of the
     pixel's own colour* nearby have (`_fill_by_colour`): a neighbourhood's mean would hand the
     look of a moving red ball to the green field it uncovers."""
+    out = weighted / np.maximum(weight, 1e-6)
     if float(weight.min()) >= floor:
-        return weighted / weight
-    h, w = weight.shape
+        return out
+    ys, xs = np.nonzero(weight < floor)  # the pixels filled (a few %): computed there alone
     coarse_w, coarse_m = weight, weighted
     levels = []
     while float(coarse_w.min()) < 1e-3 and min(coarse_w.shape) > 2:
@@ -435,14 +436,33 @@ def fill_untrusted(weighted: np.ndarray, weight: np.ndarray, guide: np.ndarray |
         up = _resize(filled, (level_w.shape[1], level_w.shape[0]), cv2.INTER_LINEAR)
         share = np.clip(level_w / floor, 0.0, 1.0)
         filled = share * (level_m / np.maximum(level_w, 1e-6)) + (1.0 - share) * up
-    filled = _resize(filled, (w, h), cv2.INTER_LINEAR)
+    fill = _upsampled_at(filled, weight.shape, ys, xs)  # (c, n)
     if guide is not None:
-        _fill_by_colour(weighted, weight, guide, filled, floor)
-    out = weighted / np.maximum(weight, 1e-6)
-    filled -= out
-    filled *= 1.0 - np.clip(weight / floor, 0.0, 1.0)
-    out += filled  # share · mean + (1 - share) · filled, share = min(weight / floor, 1)
+        fill = _fill_by_colour(weighted, weight, guide, fill, ys, xs)
+    mean = out[:, ys, xs]
+    fill -= mean
+    fill *= 1.0 - np.clip(weight[ys, xs] / floor, 0.0, 1.0)
+    out[:, ys, xs] = mean + fill  # share · mean + (1 - share) · fill, share = min(weight / floor, 1)
     return out
+
+
+def _upsampled_at(planes: np.ndarray, shape: tuple[int, int], ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
+    """(c, n): ``planes`` (c, h', w') resized bilinearly to ``shape`` (as cv2.resize's INTER_LINEAR,
+    replicated borders), at the pixels (ys, xs) alone: a fill needs a few % of a frame."""
+    def taps(at: np.ndarray, source: int, target: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The two source indices and the second one's weight for target coordinates ``at``."""
+        where = ((at + 0.5) * (source / target) - 0.5).astype(np.float32)
+        first = np.floor(where)
+        frac = np.where(first < 0, 0.0, where - first).astype(np.float32)
+        first = np.clip(first, 0, source - 1).astype(np.intp)
+        frac[first >= source - 1] = 0.0
+        return first, np.minimum(first + 1, source - 1), frac
+
+    y0, y1, fy = taps(ys, planes.shape[1], shape[0])
+    x0, x1, fx = taps(xs, planes.shape[2], shape[1])
+    top = planes[:, y0, x0] * (1 - fx) + planes[:, y0, x1] * fx
+    bottom = planes[:, y1, x0] * (1 - fx) + planes[:, y1, x1] * fx
+    return top * (1 - fy) + bottom * fy
 
 
 FILL_CELL = 4  # working-resolution pixels per cell of the colour-aware fill
@@ -451,17 +471,14 @@ FILL_EPS = 1e-3  # ridge on the window's colour covariance: where its trusted co
 FILL_MIN = 0.05  # mean trust of a window below which its regression gives way to the plain fill
 
 
-def _fill_by_colour(weighted: np.ndarray, weight: np.ndarray, guide: np.ndarray, filled: np.ndarray,
-                    floor: float) -> None:
-    """In place: ``filled`` at the pixels whose weight is under ``floor``, from a weighted
-    guided regression (He et al.'s guided filter, weighted by trust): over a window of cells, the
-    trusted transforms as a linear function of the trusted colours, evaluated at the pixel's own
-    colour and kept within the window's trusted range. Cells of FILL_CELL² pixels (their trusted
-    mean colour and transform) keep it cheap, and only the cells next to an untrusted pixel are
-    solved for."""
-    ys, xs = np.nonzero(weight < floor)
-    if not len(ys):
-        return
+def _fill_by_colour(weighted: np.ndarray, weight: np.ndarray, guide: np.ndarray, fill: np.ndarray,
+                    ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
+    """(c, n): the fill at the untrusted pixels (ys, xs), from a weighted guided regression (He
+    et al.'s guided filter, weighted by trust): over a window of cells, the trusted transforms as a
+    linear function of the trusted colours, evaluated at the pixel's own colour and kept within
+    the window's trusted range; ``fill`` (c, n) where a window has nothing trusted. Cells of
+    FILL_CELL² pixels (their trusted mean colour and transform) keep it cheap, and only the cells
+    next to an untrusted pixel are solved for."""
     guide = guide.astype(np.float32) / 255.0
     h, w = weight.shape
     size = (max(2, w // FILL_CELL), max(2, h // FILL_CELL))
@@ -515,4 +532,4 @@ def _fill_by_colour(weighted: np.ndarray, weight: np.ndarray, guide: np.ndarray,
     known = np.isfinite(lo[:, :1])  # one trust mask for every plane: all finite (and low <= high) or none
     fit = np.where(known, np.clip(fit, lo, hi), 0.0)  # (0 where unknown: keep is 0 there, and 0·inf is nan)
     keep = point[:, -1:] * known
-    filled[:, ys, xs] = (keep * fit + (1.0 - keep) * filled[:, ys, xs].T).T
+    return (keep * fit + (1.0 - keep) * fill.T).T
