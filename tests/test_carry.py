@@ -1,6 +1,7 @@
 """Keyframes and the look carried along the motion (render/carry.py)."""
 
 import importlib.util
+import threading
 
 import cv2
 import numpy as np
@@ -34,7 +35,7 @@ def painting():
     return resize(load_image(SAMPLES / "starry_night.jpg").rgb, 160, 256)
 
 
-def test_every_frame_comes_back_in_order_with_few_keyframes(stylizer, painting):
+def test_every_frame_comes_back_in_order_with_few_keyframes(stylizer, painting, monkeypatch):
     frames = _pan(painting, 11)
     carrier = KeyframeCarrier(stylizer, CarryConfig(), interval=4)
     held = []
@@ -44,9 +45,18 @@ def test_every_frame_comes_back_in_order_with_few_keyframes(stylizer, painting):
             yield frame
             held.append(len(carrier._waiting))  # after the carrier took the frame
 
+    painters, look = [], stylizer.look
+
+    def painting_in(rgb):  # the generator paints keyframes in a thread of its own, and only there
+        painters.append(threading.current_thread().name)
+        return look(rgb)
+
+    monkeypatch.setattr(stylizer, "look", painting_in)
     out = list(pictures(ArraySource(watched()), carrier))
     assert len(out) == 11 and all(o.shape == (72, 120, 3) and o.dtype == np.uint8 for o in out)
     assert carrier.keyframes == 4  # frames 0, 4, 8, and the last (9 blends 8 and 10)
+    assert len(painters) == 4 and all(name.startswith("vidstyle-keyframe") for name in painters)
+    assert not [t for t in threading.enumerate() if t.name.startswith("vidstyle-keyframe")]  # ended with the clip
     assert max(held) == 3  # never more than interval - 1 frames wait: memory is bounded
     # a carried frame looks like that frame stylized on its own (the every-frame output; steps of
     # 4 px, which the generator's strided branches see alike), strokes included: closer than the
@@ -62,6 +72,21 @@ def test_every_frame_comes_back_in_order_with_few_keyframes(stylizer, painting):
         assert carried < 0.4 * unwarped and carried < 0.7 * strokeless, i
     # and it follows the motion: the carried frame is not the keyframe's pixels
     assert np.abs(out[2].astype(int) - out[0].astype(int)).mean() > 4.0
+
+
+def test_an_error_painting_a_keyframe_is_raised_in_the_callers_thread(stylizer, painting, monkeypatch):
+    look, calls = stylizer.look, []
+
+    def failing(rgb):
+        calls.append(rgb)
+        if len(calls) == 2:
+            raise ValueError("the generator broke on the second keyframe")
+        return look(rgb)
+
+    monkeypatch.setattr(stylizer, "look", failing)
+    carrier = KeyframeCarrier(stylizer, CarryConfig(), interval=4)
+    with pytest.raises(ValueError, match="second keyframe"):
+        list(pictures(ArraySource(iter(_pan(painting, 11))), carrier))
 
 
 def test_a_cut_starts_a_keyframe_and_nothing_crosses_it(stylizer, painting):

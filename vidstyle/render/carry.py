@@ -109,7 +109,7 @@ class KeyframeCarrier(Renderer[Look]):
         self._flow = FlowEstimator()  # DIS medium: the fast preset's jitter showed as shimmer (README, Speed)
         # the generator paints a keyframe in a thread of its own while the frames waiting for it are
         # tracked to it (README, Speed); one at a time (a runtime's compiled model is not shared)
-        self._painter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vidstyle-keyframe")
+        self._painter: ThreadPoolExecutor | None = None  # started with the clip's first keyframe
         self._key: _Keyframe | None = None
         self._last: tuple[_Small, np.ndarray] | None = None  # the last frame, and its flow to the keyframe
         self._waiting: list[_Waiting] = []
@@ -132,7 +132,16 @@ class KeyframeCarrier(Renderer[Look]):
 
     def flush(self) -> list[Look]:
         """The frames still waiting, at the clip's end: its last frame becomes a keyframe, so
-        that they too blend the keyframes on both sides."""
+        that they too blend the keyframes on both sides. The keyframe thread ends here."""
+        out = self._end_window()
+        if self._painter is not None:
+            self._painter.shutdown()  # every painting has been waited for
+            self._painter = None
+        return out
+
+    def _end_window(self) -> list[Look]:
+        """The frames waiting for a keyframe, where none comes after them in their scene (a cut,
+        the clip's end): the last of them becomes one."""
         if not self._waiting:
             return []
         last = self._waiting.pop()
@@ -144,7 +153,7 @@ class KeyframeCarrier(Renderer[Look]):
         small = self._small(rgb)
         key = self._key
         if key is None or key.small.gray.shape != small.gray.shape or self.interval == 1:
-            done = self.flush()
+            done = self._end_window()
             self._shown = None
             self._new_keyframe(index, rgb, small)
             return [*done, *self._smoothed([(small, None, self._key.maps)])]
@@ -152,7 +161,7 @@ class KeyframeCarrier(Renderer[Look]):
             # a cut: the frames before it have no keyframe after them in their scene, so the last of
             # them becomes one, as at the clip's end (carried from one side only, a moving object's
             # look streaks across what it uncovers); then this frame starts afresh
-            return [*self.flush(), *self._close_window(index, rgb, small, None)]
+            return [*self._end_window(), *self._close_window(index, rgb, small, None)]
         step = self._step(small, self._last[0])  # to the frame before; None across a cut
         if index - key.index < self.interval and step is not None:
             track = self._track(key.small, small, *self._last, step=step)
@@ -223,6 +232,8 @@ class KeyframeCarrier(Renderer[Look]):
 
     def _new_keyframe(self, index: int, rgb: np.ndarray, small: _Small) -> None:
         """``rgb`` becomes the keyframe; its look is painted in the keyframe thread (``.maps`` waits)."""
+        if self._painter is None:
+            self._painter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vidstyle-keyframe")
         self._key = _Keyframe(index=index, small=small, painting=self._painter.submit(self.stylizer.look, rgb))
         self._last = (small, np.zeros((*small.gray.shape, 2), np.float32))
         self.keyframes += 1
