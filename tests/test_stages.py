@@ -4,7 +4,7 @@ import time
 import numpy as np
 import pytest
 
-from vidstyle.loop import DRAW_FRAMES, Renderer, Sink, run
+from vidstyle.loop import DRAW_FRAMES, PACKETS_PER_FRAME, QUEUE_CHUNKS, Renderer, Sink, run
 from vidstyle.media.frames import Frame
 from vidstyle.render.stages import batched, read_ahead, write_behind
 
@@ -219,6 +219,31 @@ def test_the_frames_waiting_for_the_drawer_stay_bounded():
     renderer_seen = []
     sink = _ListSink(lambda frame: None)
     assert run(_Frames(40), _Numbered(renderer_seen.append, on_draw), sink) == 40
-    # frame 0 being drawn, DRAW_FRAMES waiting, and the one whose turn to wait has not come
-    assert submitted == [DRAW_FRAMES + 2]
+    # frame 0 being drawn, DRAW_FRAMES waiting (less the room the audio packet takes), and the
+    # one waiting its turn (a queue of one item: 3)
+    assert DRAW_FRAMES <= submitted[0] <= DRAW_FRAMES + 2
     assert [e for e in sink.events if e != "audio"] == [(i, 2 * i) for i in range(40)]
+
+
+def test_packets_waiting_for_the_drawer_stay_bounded_too():
+    # audio that runs on past the last frame passes a window being drawn, but not without end
+    yielded = []
+
+    class _FrameThenAudio:
+        def stream(self):
+            yield Frame(rgb=np.zeros((2, 2, 3), np.uint8), pts=0)
+            for k in range(5000):
+                yielded.append(k)
+                yield f"audio {k}"
+
+    seen = []
+
+    def on_draw(number):
+        time.sleep(0.3)  # the packets fill the drawer's queue meanwhile
+        seen.append(len(yielded))
+
+    sink = _ListSink(lambda frame: None)
+    assert run(_FrameThenAudio(), _Numbered(lambda number: None, on_draw), sink) == 1
+    room = DRAW_FRAMES * PACKETS_PER_FRAME  # plus one in the renderer's hand and the decoder's few
+    assert room <= seen[0] <= room + QUEUE_CHUNKS + 4
+    assert sink.events == [(0, 0), *(f"audio {k}" for k in range(5000))]

@@ -6,10 +6,11 @@
 - A **source** (media/sources.py) yields `Frame`s in order, and anything its sink copies
   unchanged in between (a clip's audio packets).
 - A **renderer** turns frames into pictures in two steps. `submit` does the heavy work in the
-  caller's thread (the generator, on a GPU) and hands back a staged result for each frame that
-  is done, oldest first; it may hold frames back (a bounded look-ahead: the keyframe carrier
-  waits for the next keyframe) and hands the rest over in `flush`. `draw` turns staged results
-  into pictures, in order, beside the next `submit` (the stabilizer, applying carried looks).
+  caller's thread (the generator, on a GPU; the keyframe carrier's in a thread of its own) and
+  hands back a staged result for each frame that is done, oldest first; it may hold frames back
+  (a bounded look-ahead: the keyframe carrier waits for the next keyframe) and hands the rest
+  over in `flush`. `draw` turns staged results into pictures, in order, beside the next
+  `submit` (the stabilizer, applying carried looks).
 - A **sink** (media/sinks.py) writes each picture with its frame's timestamp, alpha or name.
 
 Frames are paired with their pictures here and nowhere else. `run` overlaps the four
@@ -33,7 +34,9 @@ from vidstyle.render.stages import batched, read_ahead, write_behind
 T = TypeVar("T")
 QUEUE_CHUNKS = 4  # batches (or passed-through packets) waiting between two threads: bounds the memory
 DRAW_FRAMES = 8  # staged frames waiting for the drawer: one keyframe window, two GPU batches (the
-# sink's queue, QUEUE_CHUNKS, absorbs the jitter); passed-through packets do not count
+# sink's queue, QUEUE_CHUNKS, absorbs the jitter)
+PACKETS_PER_FRAME = 64  # passed-through packets that weigh as much as a frame there: a clip's audio
+# passes a window being drawn, and audio that runs on past the last frame still waits at some point
 
 
 class Renderer(ABC, Generic[T]):
@@ -155,15 +158,16 @@ def run(source: FrameSource, renderer: Renderer, sink: Sink, progress: Progress 
         def draw(item: Staged | object) -> None:
             write_later(_Drawn(item.frames, item.draw(renderer)) if isinstance(item, Staged) else item)
 
-        with write_behind(draw, DRAW_FRAMES, "drawer", weight=_frames) as draw_later:
+        with write_behind(draw, DRAW_FRAMES * PACKETS_PER_FRAME, "drawer", weight=_weight) as draw_later:
             for item in staged(items, renderer):
                 draw_later(item)
     return written
 
 
-def _frames(item: Staged | object) -> int:
-    """What an item weighs in the drawer's queue: its frames (a passed-through packet, none)."""
-    return len(item.frames) if isinstance(item, Staged) else 0
+def _weight(item: Staged | object) -> int:
+    """What an item weighs in the drawer's queue: its frames, each as much as PACKETS_PER_FRAME
+    passed-through packets."""
+    return PACKETS_PER_FRAME * len(item.frames) if isinstance(item, Staged) else 1
 
 
 def pictures(source: FrameSource, renderer: Renderer) -> Iterator[np.ndarray]:

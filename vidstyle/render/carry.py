@@ -119,8 +119,12 @@ class KeyframeCarrier(Renderer[Look]):
 
     def submit(self, frames: list[np.ndarray]) -> list[Look]:
         out: list[Look] = []
-        for rgb in frames:
-            out.extend(self._push(rgb))
+        try:
+            for rgb in frames:
+                out.extend(self._push(rgb))
+        except BaseException:
+            self._stop_painting()  # the run stops: no painting goes on behind it
+            raise
         return out
 
     def draw(self, frames: list[np.ndarray], staged: list[Look]) -> list[np.ndarray]:
@@ -133,11 +137,17 @@ class KeyframeCarrier(Renderer[Look]):
     def flush(self) -> list[Look]:
         """The frames still waiting, at the clip's end: its last frame becomes a keyframe, so
         that they too blend the keyframes on both sides. The keyframe thread ends here."""
-        out = self._end_window()
+        try:
+            return self._end_window()
+        finally:
+            self._stop_painting()
+
+    def _stop_painting(self) -> None:
+        """End the keyframe thread: at once after the painting it is on, if any (none waits after
+        a clip's last keyframe, whose look has been waited for)."""
         if self._painter is not None:
-            self._painter.shutdown()  # every painting has been waited for
+            self._painter.shutdown(cancel_futures=True)
             self._painter = None
-        return out
 
     def _end_window(self) -> list[Look]:
         """The frames waiting for a keyframe, where none comes after them in their scene (a cut,

@@ -24,8 +24,8 @@ _POLL_S = 0.05  # how often a blocked side checks whether the other side has sto
 
 class _Channel(Generic[T]):
     """A bounded queue with a stop flag that unblocks both ends. Bounded by the items' summed
-    ``weight`` (1 each by default): an item waits while what waits weighs ``size`` or more, and
-    goes alone, however heavy, once nothing waits."""
+    ``weight`` (1 each by default): an item waits while it and what waits would weigh more than
+    ``size``, and goes alone, however heavy, once nothing waits."""
 
     def __init__(self, size: int, weight: Callable[[T], int] | None = None) -> None:
         self._queue: queue.Queue = queue.Queue()
@@ -108,7 +108,8 @@ def read_ahead(items: Iterable[T], size: int, name: str = "reader") -> Iterator[
 def write_behind(handle: Callable[[T], None], size: int, name: str = "writer",
                  weight: Callable[[T], int] | None = None) -> Iterator[Callable[[T], None]]:
     """A ``put`` function whose items ``handle`` takes, in order, in a background thread;
-    at most ``size`` items wait (or items of that summed ``weight``: `_Channel`). On a clean
+    at most ``size`` items wait (or, given ``weight``, items of that summed weight, or one
+    heavier item alone: `_Channel`). On a clean
     exit every item is handled before the context ends; an exception in ``handle`` is raised
     from the next ``put`` or at the exit."""
     channel: _Channel[T] = _Channel(size, weight)
