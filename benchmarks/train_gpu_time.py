@@ -11,13 +11,13 @@ import argparse
 import time
 from pathlib import Path
 
-import av
 import numpy as np
 from PIL import Image
 
 import vidstyle
 from vidstyle.config import GPU_STEPS, GPU_TRAIN_SIZE
 from vidstyle.devices import resolve_device, synchronize
+from vidstyle.media.sources import open_source
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -31,7 +31,8 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=GPU_TRAIN_SIZE)
     args = parser.parse_args()
     device = resolve_device(args.device)
-    frame = _middle_frame(REPO / "samples" / "clip.mp4")
+    with open_source(REPO / "samples" / "clip.mp4") as clip:
+        frame = clip.middle()  # the frame the CLI trains on by default
     config = vidstyle.TrainConfig(steps=args.steps, train_size=args.size, finetune_frames=0)
     for i in range(args.rounds):
         synchronize(device)
@@ -44,13 +45,6 @@ def main() -> None:
     if args.out:
         styled = model.stylize_image(frame)
         Image.fromarray(np.concatenate([frame, styled], axis=1)).save(Path(args.out) / "train_gpu_frame.png")
-
-
-def _middle_frame(path: Path) -> np.ndarray:
-    """The frame the CLI trains on by default (the middle one), as RGB."""
-    with av.open(str(path)) as container:
-        frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
-    return frames[len(frames) // 2]
 
 
 if __name__ == "__main__":

@@ -115,7 +115,8 @@ def staged(items: Iterable[Frame | object], renderer: Renderer[T]) -> Iterator[S
                 yield done(results)
         else:
             yield chunk
-    yield done(renderer.flush())
+    if results := renderer.flush():
+        yield done(results)
     if waiting:
         raise RuntimeError(f"the renderer held back {len(waiting)} frame(s) after its flush")
 
