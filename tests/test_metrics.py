@@ -9,8 +9,9 @@ import pytest
 from support import make_clip
 
 from vidstyle.cli import main
+from vidstyle.media.synthetic import pan_matrix, pan_over, view_flow
 from vidstyle.quality.metrics import WarpAccumulator, sliced_wasserstein, ssim, temporal_ratio
-from vidstyle.render.flow import FlowEstimator, gray, motion
+from vidstyle.render.flow import FlowEstimator, gray, motion, warp
 
 
 def texture(h=200, w=300, seed=0):
@@ -130,3 +131,22 @@ def test_the_style_distance_alone_is_the_one_evaluate_reports(tmp_path, style_pa
         assert style_distance(clip, style_path, frames=frames, loss_network="pyramid") == pytest.approx(whole, rel=1e-6)
     first_only = style_distance(clip, style_path, frames=1, loss_network="pyramid")
     assert first_only != pytest.approx(style_distance(clip, style_path, loss_network="pyramid"), rel=1e-3)
+
+
+def test_view_flow_is_the_cameras_true_motion():
+    """The quality benchmarks judge renders against the camera's true motion: it must bring one
+    view onto the next (far better than no motion) and agree with an estimate where there is texture."""
+    picture = (np.clip(texture(300, 400), 0, 1) * 255).astype(np.uint8)
+    width, height = 128, 96
+    before, after = (pan_matrix(picture.shape, width, height, t) for t in (0.40, 0.46))
+    view_before, view_after = (pan_over(picture, width, height, t) for t in (0.40, 0.46))
+    assert np.array_equal(view_after, cv2.warpAffine(picture, after, (width, height), flags=cv2.INTER_CUBIC,
+                                                     borderMode=cv2.BORDER_REFLECT))
+    flow = view_flow(after, before, width, height)  # each pixel of the later view -> where it was before
+    assert float(np.linalg.norm(flow, axis=-1).mean()) > 1.5  # the camera moved
+    inner = (slice(8, -8), slice(8, -8))
+    moved = np.abs(warp(view_before, flow).astype(np.float32) - view_after)[inner].mean()
+    still = np.abs(view_before.astype(np.float32) - view_after)[inner].mean()
+    assert moved < 0.1 * still
+    estimate = FlowEstimator()(gray(view_after), gray(view_before))
+    assert float(np.median(np.linalg.norm(estimate - flow, axis=-1)[inner])) < 0.3

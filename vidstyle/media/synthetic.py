@@ -103,9 +103,31 @@ def pan_over(picture: np.ndarray, width: int, height: int, t: float, *, zoom: tu
     """The view at ``t`` in [0, 1] of a camera panning left to right over ``picture`` (RGB) and
     zooming in from ``zoom[0]`` by ``zoom[1]`` of its width, with a hand shake of ``shake`` pixels
     at ``wobble`` frequencies: real texture and real motion at any frame size."""
-    ph, pw = picture.shape[:2]
+    matrix = pan_matrix(picture.shape, width, height, t, zoom=zoom, shake=shake, wobble=wobble)
+    return cv2.warpAffine(picture, matrix, (width, height), flags=interpolation, borderMode=cv2.BORDER_REFLECT)
+
+
+def pan_matrix(picture_shape: tuple[int, ...], width: int, height: int, t: float, *,
+               zoom: tuple[float, float] = (0.7, 0.15), shake: tuple[float, float] = (6.0, 4.0),
+               wobble: tuple[float, float] = (9.0, 7.0)) -> np.ndarray:
+    """(2, 3) float32: `pan_over`'s camera at ``t``, from picture pixels to the view's."""
+    ph, pw = picture_shape[:2]
     scale = (zoom[0] - zoom[1] * t) * pw / width  # picture pixels per output pixel
     cx = pw * (0.35 + 0.3 * t) + shake[0] * math.sin(wobble[0] * t)
     cy = ph * 0.5 + shake[1] * math.cos(wobble[1] * t)
-    matrix = np.float32([[1 / scale, 0, width / 2 - cx / scale], [0, 1 / scale, height / 2 - cy / scale]])
-    return cv2.warpAffine(picture, matrix, (width, height), flags=interpolation, borderMode=cv2.BORDER_REFLECT)
+    return np.float32([[1 / scale, 0, width / 2 - cx / scale], [0, 1 / scale, height / 2 - cy / scale]])
+
+
+def view_flow(source: np.ndarray, target: np.ndarray, width: int, height: int) -> np.ndarray:
+    """(height, width, 2) float32: where each pixel of the view through camera ``source`` (a
+    `pan_matrix`) lies in the view through ``target``: the camera's true motion between two
+    frames, which a temporal metric can warp with instead of an estimated flow (a flat sky has
+    no texture for an estimate to follow, and a render judged by one is judged by its errors)."""
+    def full(matrix: np.ndarray) -> np.ndarray:
+        return np.vstack([matrix.astype(np.float64), [0.0, 0.0, 1.0]])
+
+    move = (full(target) @ np.linalg.inv(full(source)))[:2]
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float64)
+    landed_x = move[0, 0] * xs + move[0, 1] * ys + move[0, 2]
+    landed_y = move[1, 0] * xs + move[1, 1] * ys + move[1, 2]
+    return np.dstack([landed_x - xs, landed_y - ys]).astype(np.float32)
