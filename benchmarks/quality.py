@@ -17,11 +17,12 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from moving_scene import MovingScene, true_temporal_ratio
+from moving_scene import true_temporal_ratios
 from peer import run_peer
 
 from vidstyle.cli import main as vidstyle
 from vidstyle.media import reader
+from vidstyle.media.synthetic import MovingScene
 from vidstyle.quality.evaluate import evaluate, style_distance
 
 REPO = Path(__file__).resolve().parent.parent
@@ -89,6 +90,11 @@ def main() -> None:
           f"{'texture':>12} {'seconds':>8}")
     results = {(clip, name): (evaluate(clip, out, args.style, loss_network=args.judge), texture_energy(out))
                for clip, name, out, _ in rows}
+    true = {}
+    for clip, scene in scenes.items():
+        outs = [out for row_clip, _, out, _ in rows if row_clip == clip]
+        true.update(zip(outs, true_temporal_ratios(scene, clip, outs) if scene is not None else [None] * len(outs),
+                        strict=True))
     for clip, name, out, seconds in rows:
         source_distance, source_texture = sources[clip]
         r, texture = results[clip, name]
@@ -97,13 +103,17 @@ def main() -> None:
         share = (source_distance - r.style_distance) / closed if closed else float("nan")
         ratio = "n/a" if r.temporal_ratio is None else f"{r.temporal_ratio:.2f}"
         ratio += f" ({r.pairs_skipped_at_cuts} cut)" if r.pairs_skipped_at_cuts else ""
-        true = "n/a" if scenes[clip] is None else f"{true_temporal_ratio(scenes[clip], clip, out):.2f}"
-        print(f"{clip.stem:8} {name:44} {ratio:>9} {true:>5} {r.ssim:6.3f} {r.color_ratio:7.3f} "
+        print(f"{clip.stem:8} {name:44} {ratio:>9} {_figure(true[out]):>5} {r.ssim:6.3f} {r.color_ratio:7.3f} "
               f"{r.style_distance:9.4g} {share:6.3f} {texture / source_texture:5.2f} ({texture / every_texture:4.2f}) "
               f"{seconds:8.1f}")
 
 
+def _figure(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}"
+
+
 def laplacian_energy(rgb: np.ndarray) -> float:
+    """A frame's fine detail: the mean squared Laplacian of its grey."""
     grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)
     return float((cv2.Laplacian(grey, cv2.CV_32F) ** 2).mean())
 

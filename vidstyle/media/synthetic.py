@@ -1,6 +1,7 @@
 """Clips made in code, for the tests, the benchmarks and the bundled sample: frames from any
 painter written as H.264 at exact timestamps, with stereo audio tracks, and a camera that pans
-and zooms over a picture (real texture at any resolution).
+and zooms over a picture (real texture at any resolution), with an object crossing it whose
+motion, like the camera's, is known exactly (`MovingScene`).
 
 One writer instead of one per caller; never used by the stylizing path itself.
 """
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
@@ -17,6 +19,7 @@ import cv2
 import numpy as np
 
 from vidstyle.media.ffmpeg import ffmpeg_path
+from vidstyle.render.flow import Motion, lands_inside, warp
 
 AUDIO_RATE = 48000
 
@@ -110,7 +113,8 @@ def pan_over(picture: np.ndarray, width: int, height: int, t: float, *, zoom: tu
 def pan_matrix(picture_shape: tuple[int, ...], width: int, height: int, t: float, *,
                zoom: tuple[float, float] = (0.7, 0.15), shake: tuple[float, float] = (6.0, 4.0),
                wobble: tuple[float, float] = (9.0, 7.0)) -> np.ndarray:
-    """(2, 3) float32: `pan_over`'s camera at ``t``, from picture pixels to the view's."""
+    """(2, 3) float32: `pan_over`'s camera at ``t``, from picture pixels to the view's: what
+    `view_flow` needs to give the true motion between two frames."""
     ph, pw = picture_shape[:2]
     scale = (zoom[0] - zoom[1] * t) * pw / width  # picture pixels per output pixel
     cx = pw * (0.35 + 0.3 * t) + shake[0] * math.sin(wobble[0] * t)
@@ -131,3 +135,85 @@ def view_flow(source: np.ndarray, target: np.ndarray, width: int, height: int) -
     landed_x = move[0, 0] * xs + move[0, 1] * ys + move[0, 2]
     landed_y = move[1, 0] * xs + move[1, 1] * ys + move[1, 2]
     return np.dstack([landed_x - xs, landed_y - ys]).astype(np.float32)
+
+
+RIM = 2  # pixels around a MovingScene's disc left out of its truth: the anti-aliased edge and the codec's smear
+
+
+@dataclass(frozen=True, eq=False)
+class MovingScene:
+    """A clip whose true motion is known: `pan_over`'s camera over ``photo``, and a disc
+    textured with ``thing``'s top-left quarter crossing it (uncovering what lies behind). The
+    quality benchmarks make their stand-ins for real footage with it and judge a render's
+    steadiness against that truth as well as against an estimated flow."""
+
+    photo: np.ndarray  # RGB uint8
+    thing: np.ndarray  # RGB uint8
+    size: tuple[int, int] = (320, 180)  # width, height
+    frames: int = 50
+    zoom: tuple[float, float] = (0.75, 0.1)
+    shake: tuple[float, float] = (8.0, 6.0)  # in the photo's pixels
+    wobble: tuple[float, float] = (7.0, 5.0)
+
+    @property
+    def radius(self) -> int:
+        """The disc's radius in pixels: a sixth of the frame's height, large enough to uncover a lot."""
+        return int(0.16 * self.size[1])
+
+    def camera(self, index: int) -> np.ndarray:
+        """Frame ``index``'s `pan_matrix`."""
+        w, h = self.size
+        return pan_matrix(self.photo.shape, w, h, index / (self.frames - 1), zoom=self.zoom, shake=self.shake,
+                          wobble=self.wobble)
+
+    def disc_corner(self, index: int) -> tuple[int, int]:
+        """The disc's bounding square's top-left corner (may lie outside the frame): whole pixels,
+        so that the disc's own motion is exact."""
+        w, h = self.size
+        t = index / (self.frames - 1)
+        return (int(w * (0.1 + 0.8 * t)) - self.radius,
+                int(h * (0.3 + 0.4 * abs(math.sin(3 * t)))) - self.radius)
+
+    def disc_alpha(self, index: int) -> np.ndarray:
+        """(h, w) float64: the disc's coverage of each pixel (an anti-aliased edge)."""
+        w, h = self.size
+        r = self.radius
+        ox, oy = self.disc_corner(index)
+        ys, xs = np.mgrid[0:h, 0:w]
+        return np.clip(r - np.hypot(xs - ox - r, ys - oy - r), 0, 1)
+
+    def frame(self, index: int) -> np.ndarray:
+        """Frame ``index``, uint8 RGB: the camera's view (bilinear) with the disc over it."""
+        w, h = self.size
+        view = cv2.warpAffine(self.photo, self.camera(index), (w, h), flags=cv2.INTER_LINEAR,
+                              borderMode=cv2.BORDER_REFLECT)
+        r = self.radius
+        patch = cv2.resize(self.thing[: self.thing.shape[0] // 2, : self.thing.shape[1] // 2], (2 * r, 2 * r))
+        ox, oy = self.disc_corner(index)
+        shifted = cv2.warpAffine(patch, np.float32([[1, 0, ox], [0, 1, oy]]), (w, h), flags=cv2.INTER_NEAREST)
+        alpha = self.disc_alpha(index)[..., None]
+        return (view * (1 - alpha) + shifted * alpha).astype(np.uint8)
+
+    def write(self, out: Path, fps: int = 25, audio: str | None = None) -> Path:
+        """The clip as H.264 (CRF 16: the codec's noise stays below the camera's texture)."""
+        return write_clip(out, (self.frame(i) for i in range(self.frames)), rate=fps, crf=16, preset="medium",
+                          audio=audio)
+
+    def truth(self, index: int) -> Motion:
+        """Frame ``index``'s true backward motion to the frame before, and where it holds: the
+        camera's for the photo, the disc's own for the disc; not on the disc's rim, nor where the
+        photo was hidden by the disc the frame before (uncovered), nor landing outside."""
+        if not 0 < index < self.frames:
+            raise ValueError(f"frame {index} has no frame before it in a {self.frames}-frame scene")
+        w, h = self.size
+        flow = view_flow(self.camera(index), self.camera(index - 1), w, h)
+        (x1, y1), (x0, y0) = self.disc_corner(index), self.disc_corner(index - 1)
+        alpha, before = self.disc_alpha(index), self.disc_alpha(index - 1)
+        on_disc = alpha >= 1
+        flow[on_disc] = (x0 - x1, y0 - y1)
+        rim = np.ones((2 * RIM + 1,) * 2, np.uint8)
+        inside_before = cv2.dilate((before > 0).astype(np.uint8), rim) > 0  # the disc the frame before, widened
+        edge = cv2.dilate(((alpha > 0) & (alpha < 1)).astype(np.uint8), rim) > 0
+        hidden = warp(inside_before.astype(np.float32), flow) > 0  # landed where the disc was
+        valid = lands_inside(flow) & ~edge & (on_disc | (~hidden & (alpha == 0)))
+        return Motion(flow=flow, valid=valid)
