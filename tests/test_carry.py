@@ -316,10 +316,17 @@ def test_faster_runtimes_only_where_they_repay_and_a_failure_falls_back(stylizer
 
     monkeypatch.setattr(runtimes, "build", broken)
     warnings = []
+    every = renderer.clip_renderer(stylizer, RunConfig(carry=CarryConfig(keyframes="every")).plan("cpu"),
+                                   frames=10**6, size=(72, 120), warn=warnings.append)
+    assert every.stylizer is stylizer  # built at once for every frame: plain torch, and the run goes on
+    assert len(warnings) == 1 and warnings[0].startswith("the ")
     carrier = renderer.clip_renderer(stylizer, RunConfig().plan("cpu"), frames=10**6, size=(72, 120),
                                      warn=warnings.append)
-    assert carrier.stylizer is stylizer  # plain torch, and the run goes on
-    assert len(warnings) == 1 and warnings[0].startswith("the ")
+    assert len(warnings) == 1  # the carrier's runtime is built at its first keyframe
+    frame = np.ascontiguousarray(np.random.default_rng(4).integers(0, 255, (72, 120, 3), dtype=np.uint8))
+    for _ in range(2):  # it fails there, once: plain torch from then on, the same looks
+        assert np.array_equal(carrier.stylizer.look(frame), stylizer.look(frame))
+    assert len(warnings) == 2 and warnings[1] == warnings[0]
     with command_line_names():  # what the command line shows; Python callers read InferenceConfig(runtime=...)
         assert "runtime failed here (RuntimeError); the generator runs on plain torch (set --runtime to torch to " \
             "skip trying)" in spell(warnings[0])
@@ -335,7 +342,7 @@ def test_a_runtime_sees_only_the_batch_it_was_built_for(monkeypatch):
 
     seen = {}
 
-    def recording(name, model, example):
+    def recording(name, model, example, check=True):
         shapes = seen.setdefault(name, [tuple(example.shape)])
         return lambda x: shapes.append(tuple(x.shape)) or model(x)
 
@@ -353,9 +360,9 @@ def test_a_runtime_sees_only_the_batch_it_was_built_for(monkeypatch):
         assert diff.max() <= 1 and diff.mean() < 0.01, (diff.max(), diff.mean())
     carrier = renderer.clip_renderer(plain, RunConfig(inference=InferenceConfig(runtime="openvino")).plan("cpu"),
                                      frames=6, size=(36, 60))
-    assert carrier.stylizer.runtime_batch == 1
+    assert carrier.stylizer.runtime_batch == 1 and "openvino" not in seen  # built at the first keyframe ...
     carrier.stylizer.look(frames[0])
-    assert seen["openvino"] == [(1, 3, 36, 60)] * 2
+    assert seen["openvino"] == [(1, 3, 36, 60)] * 2  # ... for one frame at a time
 
 
 def test_openvino_gives_the_same_looks(stylizer):
@@ -406,6 +413,11 @@ def test_an_openvino_conversion_is_kept_on_disk_read_back_and_replaced_when_dama
     with pytest.raises(RuntimeError, match="plugin"):  # the renderer falls back to torch (tested above) ...
         stylizer.with_runtime("openvino", 70, 118)
     assert not runtimes.is_converted(model)  # ... and a kept conversion that does not run is not kept
+    assert runtimes.prepare(model)
+    failures = []
+    late = stylizer.with_runtime("openvino", 70, 118, deferred=failures.append)  # built at its first run:
+    assert not failures and np.array_equal(late.look(frame), stylizer.look(frame))  # fails there, runs on torch
+    assert [type(f) for f in failures] == [RuntimeError] and not runtimes.is_converted(model)  # and forgets it
     monkeypatch.setattr(ov.Core, "compile_model", real_compile)
 
     monkeypatch.setattr(ov, "convert_model", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("tracer")))
@@ -621,3 +633,26 @@ def test_a_keyframe_forced_by_a_carry_that_fails_is_eased_in_like_any_other(styl
     before = out[3][:, 3:]  # the frame before, moved with the pan (3 px a frame) onto frame 4's pixels
     jump, unsmoothed = np.abs(out[4][:, :-3] - before).mean(), np.abs(own[:, :-3] - before).mean()
     assert jump < 0.5 * unsmoothed, (jump, unsmoothed)  # it moved towards the frame before (0.21x here)
+
+
+def test_the_carriers_runtime_is_built_in_its_keyframe_thread(stylizer, painting, monkeypatch):
+    """The keyframe runtime's set-up (0.26 s for OpenVINO) overlaps the tracking of the frames
+    that wait for the first keyframe: built once, at that keyframe, in the keyframe thread."""
+    from vidstyle.render import renderer, runtimes
+
+    builders = []
+
+    def recording(name, model, example, check=True):
+        builders.append((name, threading.current_thread().name, tuple(example.shape), check))
+        return model
+
+    monkeypatch.setattr(runtimes, "build", recording)
+    carrier = renderer.clip_renderer(stylizer, RunConfig(inference=InferenceConfig(runtime="openvino")).plan("cpu"),
+                                     frames=9, size=(72, 120))
+    assert builders == []
+    out = list(pictures(ArraySource(iter(_pan(painting, 9))), carrier))
+    assert len(out) == 9 and carrier.keyframes >= 2
+    assert len(builders) == 1
+    name, thread, shape, check = builders[0]
+    assert name == "openvino" and thread.startswith("vidstyle-keyframe") and shape == (1, 3, 72, 120)
+    assert not check  # the first keyframe's own run is the check

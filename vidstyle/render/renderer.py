@@ -76,8 +76,12 @@ def clip_renderer(stylizer: Stylizer, plan: Plan, frames: int = 0, size: tuple[i
         height, width = stylizer.working_shape(*size)
         name = runtimes.choose(plan.inference.runtime, stylizer.device.type, frames / interval, height * width,
                                converted=lambda: runtimes.is_converted(stylizer.model))
-        if name != "torch":  # built for the batches it will see: the carrier's keyframes come one at a time
-            stylizer = _with_runtime(stylizer, name, size, 1 if interval > 1 else stylizer.batch_size, warn)
+        if name != "torch" and interval > 1:  # the carrier's keyframes come one at a time, painted in its
+            # keyframe thread: built there at the first one, while the frames that wait for it are tracked
+            stylizer = stylizer.with_runtime(name, *size, batch=1,
+                                             deferred=lambda exc: _runtime_failed(name, exc, warn))
+        elif name != "torch":  # built for the batches it will see
+            stylizer = _with_runtime(stylizer, name, size, stylizer.batch_size, warn)
     if interval > 1:
         return KeyframeCarrier(stylizer, plan.carry, interval)
     return EveryFrame(stylizer, TemporalStabilizer(plan.stabilize, stylizer.device) if plan.stabilize.enabled else None)
@@ -87,10 +91,14 @@ def _with_runtime(stylizer: Stylizer, name: str, size: tuple[int, int], batch: i
     try:
         return stylizer.with_runtime(name, *size, batch=batch)
     except Exception as exc:  # noqa: BLE001 - any runtime failure: plain torch, and say so
-        if warn is not None:
-            warn(f"the {name} runtime failed here ({exc.__class__.__name__}); the generator runs on plain torch "
-                 f"(set {option('runtime')} to torch to skip trying)")
+        _runtime_failed(name, exc, warn)
         return stylizer
+
+
+def _runtime_failed(name: str, exc: Exception, warn: Warn | None) -> None:
+    if warn is not None:
+        warn(f"the {name} runtime failed here ({exc.__class__.__name__}); the generator runs on plain torch "
+             f"(set {option('runtime')} to torch to skip trying)")
 
 
 class Graded(Renderer[Look]):

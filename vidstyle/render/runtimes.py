@@ -114,17 +114,47 @@ def prepare(model: nn.Module) -> bool:
     return _kept(entry)
 
 
-def build(name: str, model: nn.Module, example: torch.Tensor) -> Forward:
-    """``model`` under runtime ``name`` for inputs shaped like ``example`` (run once here, so a
-    failing runtime fails now). Raises what the runtime raises."""
+def build(name: str, model: nn.Module, example: torch.Tensor, check: bool = True) -> Forward:
+    """``model`` under runtime ``name`` for inputs shaped like ``example`` (run once here with
+    ``check``, so a failing runtime fails now; torch.compile always runs it: that is where it
+    compiles). Raises what the runtime raises."""
     if name == "openvino":
-        return _openvino(model, example)
+        return _openvino(model, example, check)
     if name == "compile":
         return _compiled(model, example)
     raise ValueError(f"unknown runtime {name}")
 
 
-def _openvino(model: nn.Module, example: torch.Tensor) -> Forward:
+def deferred(name: str, model: nn.Module, example: torch.Tensor, fallback: Callable[[Exception], None]) -> Forward:
+    """``model`` under runtime ``name``, built at its first call, in the thread that makes it.
+    Why: the keyframe carrier runs the generator in its keyframe thread while the main thread
+    decodes and tracks the frames that wait for the first keyframe; built there, the runtime's
+    set-up (OpenVINO at 512x288 with its conversion on disk: 0.26 s, most of it a first run) no
+    longer holds up the start. Where building or that first run fails, ``fallback`` is told why,
+    once, and ``model`` runs as it is from then on (plain torch)."""
+    lock = threading.Lock()
+    chosen: list[Forward] = []
+
+    def forward(x: torch.Tensor) -> torch.Tensor:
+        with lock:
+            if not chosen:
+                try:
+                    fast = build(name, model, example, check=False)
+                    out = fast(x)  # the first run is the check
+                except Exception as exc:  # noqa: BLE001 - any runtime failure: plain torch, and say so
+                    if name == "openvino":
+                        _forget(_openvino_entry(model))  # a kept conversion that does not run: converted afresh
+                    fallback(exc)
+                    chosen.append(model)
+                    return model(x)
+                chosen.append(fast)
+                return out
+        return chosen[0](x)
+
+    return forward
+
+
+def _openvino(model: nn.Module, example: torch.Tensor, check: bool = True) -> Forward:
     import openvino as ov
 
     core = ov.Core()
@@ -137,7 +167,8 @@ def _openvino(model: nn.Module, example: torch.Tensor) -> Forward:
         def forward(x: torch.Tensor) -> torch.Tensor:
             return torch.from_numpy(compiled(x.float().contiguous().numpy())[0])
 
-        forward(example)
+        if check:
+            forward(example)
     except Exception:
         _forget(_openvino_entry(model))  # a kept conversion that does not run: the next run converts afresh
         raise

@@ -9,6 +9,7 @@ InferenceConfig); on the CPU it runs in fp32 and the fast path carries high reso
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -42,16 +43,20 @@ class Stylizer:
         self.runtime_batch: int | None = None  # the batch a runtime's generator was built for
         self.runtime = "torch"  # what runs the generator (render/runtimes.py), for the run's log
 
-    def with_runtime(self, name: str, height: int, width: int, batch: int = 1) -> Stylizer:
+    def with_runtime(self, name: str, height: int, width: int, batch: int = 1,
+                     deferred: Callable[[Exception], None] | None = None) -> Stylizer:
         """A copy whose generator runs under runtime ``name`` (render/runtimes.py), built for
         batches of ``batch`` frames of this size; smaller batches are padded to it and larger
         ones split, so a compiled graph is never rebuilt for a new shape mid-clip (on a GPU, a
         batch of 4 and a clip's last, shorter batch would each compile again; OpenVINO compiles
         for the one shape it is given). Raises what the runtime raises: the caller keeps this
-        stylizer then."""
+        stylizer then. With ``deferred``, built at the first run instead, in that run's thread
+        (`runtimes.deferred`): a failure then goes to ``deferred`` and the copy runs on plain torch."""
         shape = self.working_shape(height, width)
         twin = copy.copy(self)
-        twin.model = runtimes.build(name, self.model, torch.zeros(batch, 3, *shape, device=self.device))
+        example = torch.zeros(batch, 3, *shape, device=self.device)
+        twin.model = (runtimes.build(name, self.model, example) if deferred is None
+                      else runtimes.deferred(name, self.model, example, deferred))
         twin.runtime_batch = batch
         twin.runtime = name
         return twin
