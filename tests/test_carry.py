@@ -331,6 +331,15 @@ def test_faster_runtimes_only_where_they_repay_and_a_failure_falls_back(stylizer
         assert "runtime failed here (RuntimeError); the generator runs on plain torch (set --runtime to torch to " \
             "skip trying)" in spell(warnings[0])
     assert "(set InferenceConfig(runtime=...) to torch" in spell(warnings[0])
+    shown = []  # on the command line, the warning the keyframe thread gives is spelled as the command line's
+    with command_line_names():
+        carrier = renderer.clip_renderer(stylizer, RunConfig().plan("cpu"), frames=10**6, size=(72, 120),
+                                         warn=lambda message: shown.append((threading.current_thread().name,
+                                                                            spell(message))))
+        carrier.submit([frame, frame])
+        carrier.flush()
+    (thread, message), = shown
+    assert thread.startswith("vidstyle-keyframe") and "(set --runtime to torch to skip trying)" in message
 
 
 def test_a_runtime_sees_only_the_batch_it_was_built_for(monkeypatch):

@@ -27,6 +27,7 @@ keyframe. Frames wait for their next keyframe at most ``interval`` frames: memor
 
 from __future__ import annotations
 
+import contextvars
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -244,7 +245,9 @@ class KeyframeCarrier(Renderer[Look]):
         """``rgb`` becomes the keyframe; its look is painted in the keyframe thread (``.maps`` waits)."""
         if self._painter is None:
             self._painter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vidstyle-keyframe")
-        self._key = _Keyframe(index=index, small=small, painting=self._painter.submit(self.stylizer.look, rgb))
+        painting = self._painter.submit(contextvars.copy_context().run, self.stylizer.look, rgb)  # the caller's
+        # context: a warning from the keyframe thread names options as the caller does (errors.spell)
+        self._key = _Keyframe(index=index, small=small, painting=painting)
         self._last = (small, np.zeros((*small.gray.shape, 2), np.float32))
         self.keyframes += 1
 
