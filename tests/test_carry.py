@@ -2,6 +2,8 @@
 
 import importlib.util
 import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import cv2
 import numpy as np
@@ -422,11 +424,12 @@ def test_an_openvino_conversion_is_kept_on_disk_read_back_and_replaced_when_dama
     with pytest.raises(RuntimeError, match="plugin"):  # the renderer falls back to torch (tested above) ...
         stylizer.with_runtime("openvino", 70, 118)
     assert not runtimes.is_converted(model)  # ... and a kept conversion that does not run is not kept
+    monkeypatch.setattr(ov.Core, "compile_model", lambda *a, **k: lambda *x: (_ for _ in ()).throw(RuntimeError("run")))
     assert runtimes.prepare(model)
     failures = []
-    late = stylizer.with_runtime("openvino", 70, 118, deferred=failures.append)  # built at its first run:
-    assert not failures and np.array_equal(late.look(frame), stylizer.look(frame))  # fails there, runs on torch
-    assert [type(f) for f in failures] == [RuntimeError] and not runtimes.is_converted(model)  # and forgets it
+    late = stylizer.with_runtime("openvino", 70, 118, deferred=failures.append)  # built at its first run, which
+    assert not failures and np.array_equal(late.look(frame), stylizer.look(frame))  # fails: it runs on torch ...
+    assert [str(f) for f in failures] == ["run"] and not runtimes.is_converted(model)  # ... and forgets it
     monkeypatch.setattr(ov.Core, "compile_model", real_compile)
 
     monkeypatch.setattr(ov, "convert_model", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("tracer")))
@@ -665,3 +668,51 @@ def test_the_carriers_runtime_is_built_in_its_keyframe_thread(stylizer, painting
     name, thread, shape, check = builders[0]
     assert name == "openvino" and thread.startswith("vidstyle-keyframe") and shape == (1, 3, 72, 120)
     assert not check  # the first keyframe's own run is the check
+
+
+def test_a_deferred_runtime_builds_once_and_blames_only_itself(monkeypatch):
+    """`runtimes.deferred`: one build however many threads ask first; a warning that cannot be
+    given does not make it build again; an input that plain torch refuses too is the input's
+    fault: torch's error, no warning, the kept conversion left alone."""
+    from vidstyle.render import runtimes
+
+    model = torch.nn.Conv2d(3, 3, 3, padding=1).eval()
+    builds, forgotten = [], []
+    monkeypatch.setattr(runtimes, "_forget", forgotten.append)
+    monkeypatch.setattr(runtimes, "_openvino_entry", lambda m: "entry")
+
+    def slow_build(name, model, example, check=True):
+        builds.append(name)
+        time.sleep(0.2)  # long enough for the second thread to arrive while the first builds
+        return model
+
+    monkeypatch.setattr(runtimes, "build", slow_build)
+    warned = []
+    forward = runtimes.deferred("openvino", model, torch.zeros(1, 3, 8, 8), warned.append)
+    x = torch.rand(1, 3, 8, 8)
+    with ThreadPoolExecutor(2) as pool:
+        outs = list(pool.map(lambda _: forward(x), range(2)))
+    assert builds == ["openvino"] and not warned and torch.equal(outs[0], outs[1])
+
+    def broken(name, model, example, check=True):
+        builds.append(name)
+        return lambda x: (_ for _ in ()).throw(RuntimeError("plugin"))
+
+    monkeypatch.setattr(runtimes, "build", broken)
+    builds.clear()
+
+    def unshowable(exc):
+        raise OSError("stderr is closed")
+
+    forward = runtimes.deferred("openvino", model, torch.zeros(1, 3, 8, 8), unshowable)
+    with pytest.raises(OSError):
+        forward(x)
+    with torch.inference_mode():
+        assert torch.equal(forward(x), model(x))  # plain torch from then on, not built again
+    assert builds == ["openvino"] and forgotten == ["entry"]
+
+    forgotten.clear()
+    forward = runtimes.deferred("openvino", model, torch.zeros(1, 3, 8, 8), warned.append)
+    with pytest.raises(RuntimeError, match="channels") as refused:  # torch refuses 4 channels too
+        forward(torch.zeros(1, 4, 8, 8))
+    assert str(refused.value.__cause__) == "plugin" and not warned and not forgotten

@@ -76,12 +76,13 @@ def clip_renderer(stylizer: Stylizer, plan: Plan, frames: int = 0, size: tuple[i
         height, width = stylizer.working_shape(*size)
         name = runtimes.choose(plan.inference.runtime, stylizer.device.type, frames / interval, height * width,
                                converted=lambda: runtimes.is_converted(stylizer.model))
-        if name != "torch" and interval > 1:  # the carrier's keyframes come one at a time, painted in its
-            # keyframe thread: built there at the first one, while the frames that wait for it are tracked
+        if name == "openvino" and interval > 1:  # the carrier's keyframes come one at a time, painted in its
+            # keyframe thread: built there at the first one, while the frames that wait for it are tracked (not
+            # torch.compile: its ~27-s compile would hold up a Ctrl-C there, and it is not meant for threads)
             stylizer = stylizer.with_runtime(name, *size, batch=1,
                                              deferred=lambda exc: _runtime_failed(name, exc, warn))
-        elif name != "torch":  # built for the batches it will see
-            stylizer = _with_runtime(stylizer, name, size, stylizer.batch_size, warn)
+        elif name != "torch":  # built for the batches it will see: the carrier's keyframes one at a time
+            stylizer = _with_runtime(stylizer, name, size, 1 if interval > 1 else stylizer.batch_size, warn)
     if interval > 1:
         return KeyframeCarrier(stylizer, plan.carry, interval)
     return EveryFrame(stylizer, TemporalStabilizer(plan.stabilize, stylizer.device) if plan.stabilize.enabled else None)
@@ -96,6 +97,7 @@ def _with_runtime(stylizer: Stylizer, name: str, size: tuple[int, int], batch: i
 
 
 def _runtime_failed(name: str, exc: Exception, warn: Warn | None) -> None:
+    """One line: the runtime failed, the run goes on under plain torch."""
     if warn is not None:
         warn(f"the {name} runtime failed here ({exc.__class__.__name__}); the generator runs on plain torch "
              f"(set {option('runtime')} to torch to skip trying)")

@@ -50,7 +50,7 @@ EAGER_SECONDS_512x288 = 0.39  # one eager generator run at 512x288; the cost sca
 OPENVINO_TRACE_SHAPE = (1, 3, 32, 32)  # the conversion traces at this size; the result takes any
 # TorchScript's tracer (and the warnings filter around it) is one per process: two threads tracing
 # at once fail its sanity check ("graphs differed across invocations"), so conversions take turns
-_TRACING = threading.Lock()
+_TRACING = threading.RLock()  # reentrant: a failed read forgets its entry while converting
 
 
 def choose(policy: str, device_type: str, runs: float, pixels: int, openvino: bool | None = None,
@@ -128,10 +128,11 @@ def build(name: str, model: nn.Module, example: torch.Tensor, check: bool = True
 def deferred(name: str, model: nn.Module, example: torch.Tensor, fallback: Callable[[Exception], None]) -> Forward:
     """``model`` under runtime ``name``, built at its first call, in the thread that makes it.
     Why: the keyframe carrier runs the generator in its keyframe thread while the main thread
-    decodes and tracks the frames that wait for the first keyframe; built there, the runtime's
-    set-up (OpenVINO at 512x288 with its conversion on disk: 0.26 s, most of it a first run) no
-    longer holds up the start. Where building or that first run fails, ``fallback`` is told why,
-    once, and ``model`` runs as it is from then on (plain torch)."""
+    decodes and tracks the frames that wait for the first keyframe; built there, OpenVINO's
+    set-up (at 512x288 with its conversion on disk: 0.26 s, most of it a first run) no longer
+    holds up the start. Where building or that first run fails and plain torch does not,
+    ``fallback`` is told why, once, and ``model`` runs as it is from then on; where torch fails
+    too, the input is at fault and torch's error is raised."""
     lock = threading.Lock()
     chosen: list[Forward] = []
 
@@ -142,11 +143,15 @@ def deferred(name: str, model: nn.Module, example: torch.Tensor, fallback: Calla
                     fast = build(name, model, example, check=False)
                     out = fast(x)  # the first run is the check
                 except Exception as exc:  # noqa: BLE001 - any runtime failure: plain torch, and say so
+                    try:
+                        out = model(x)
+                    except Exception as plain:
+                        raise plain from exc
+                    chosen.append(model)  # before the warning: one that cannot be shown must not rebuild
                     if name == "openvino":
                         _forget(_openvino_entry(model))  # a kept conversion that does not run: converted afresh
                     fallback(exc)
-                    chosen.append(model)
-                    return model(x)
+                    return out
                 chosen.append(fast)
                 return out
         return chosen[0](x)
@@ -222,8 +227,10 @@ def _kept(entry: Path | None) -> bool:
 
 
 def _forget(entry: Path | None) -> None:
+    """Delete a kept conversion, never while another thread reads or writes one."""
     if entry is not None:
-        shutil.rmtree(entry, ignore_errors=True)
+        with _TRACING:
+            shutil.rmtree(entry, ignore_errors=True)
 
 
 def _openvino_entry(model: nn.Module) -> Path | None:
