@@ -101,14 +101,15 @@ def main() -> None:
         every, every_texture = results.get((clip, "vidstyle --keyframes every"), (None, float("nan")))
         closed = source_distance - every.style_distance if every is not None else 0.0
         share = (source_distance - r.style_distance) / closed if closed else float("nan")
-        ratio = "n/a" if r.temporal_ratio is None else f"{r.temporal_ratio:.2f}"
+        ratio = figure(r.temporal_ratio)
         ratio += f" ({r.pairs_skipped_at_cuts} cut)" if r.pairs_skipped_at_cuts else ""
-        print(f"{clip.stem:8} {name:44} {ratio:>9} {_figure(true[out]):>5} {r.ssim:6.3f} {r.color_ratio:7.3f} "
+        print(f"{clip.stem:8} {name:44} {ratio:>9} {figure(true[out]):>5} {r.ssim:6.3f} {r.color_ratio:7.3f} "
               f"{r.style_distance:9.4g} {share:6.3f} {texture / source_texture:5.2f} ({texture / every_texture:4.2f}) "
               f"{seconds:8.1f}")
 
 
-def _figure(value: float | None) -> str:
+def figure(value: float | None) -> str:
+    """A ratio for the tables: two decimals, or n/a where it is undefined."""
     return "n/a" if value is None else f"{value:.2f}"
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 from moving_scene import true_temporal_ratios
-from quality import DATA, REPO, laplacian_energy, load_rgb, texture_energy
+from quality import DATA, REPO, figure, laplacian_energy, load_rgb, texture_energy
 from temporal_check import farneback, measure
 
 import vidstyle
@@ -70,16 +70,12 @@ def main() -> None:
     print(f"{'render':36} {'texture':>8} {'vidstyle (DIS)':>15} {'check (Farnebäck)':>18} {'true motion':>12}")
     for (name, path), check, true in zip(rows, checks, trues, strict=True):
         dis = evaluate(clip, path, args.style, loss_network="pyramid").temporal_ratio
-        print(f"{name:36} {texture_energy(path) / every_texture:8.2f} {_figure(dis):>15} {check:18.2f} "
-              f"{_figure(true):>12}")
+        print(f"{name:36} {texture_energy(path) / every_texture:8.2f} {figure(dis):>15} {check:18.2f} "
+              f"{figure(true):>12}")
     print("texture: Laplacian energy over the every-frame render's\n")
     print("each flow's error against the true motion (median over frame pairs, px):")
     for name, (flat, textured) in flow_errors(scene, clip).items():
         print(f"  {name:10} flat areas {flat:.2f}  textured areas {textured:.2f}")
-
-
-def _figure(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.2f}"
 
 
 def paint(model: vidstyle.StyleModel, rgb: np.ndarray) -> np.ndarray:

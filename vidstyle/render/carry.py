@@ -27,8 +27,7 @@ keyframe. Frames wait for their next keyframe at most ``interval`` frames: memor
 
 from __future__ import annotations
 
-import contextvars
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -49,6 +48,7 @@ from vidstyle.render.flow import (
     sum_of_squares,
     warp,
 )
+from vidstyle.render.stages import Worker
 from vidstyle.render.stylize import Stylizer
 
 
@@ -110,7 +110,7 @@ class KeyframeCarrier(Renderer[Look]):
         self._flow = FlowEstimator()  # DIS medium: the fast preset's jitter showed as shimmer (README, Speed)
         # the generator paints a keyframe in a thread of its own while the frames waiting for it are
         # tracked to it (README, Speed); one at a time (a runtime's compiled model is not shared)
-        self._painter: ThreadPoolExecutor | None = None  # started with the clip's first keyframe
+        self._painter: Worker | None = None  # started with the clip's first keyframe
         self._key: _Keyframe | None = None
         self._last: tuple[_Small, np.ndarray] | None = None  # the last frame, and its flow to the keyframe
         self._waiting: list[_Waiting] = []
@@ -244,10 +244,8 @@ class KeyframeCarrier(Renderer[Look]):
     def _new_keyframe(self, index: int, rgb: np.ndarray, small: _Small) -> None:
         """``rgb`` becomes the keyframe; its look is painted in the keyframe thread (``.maps`` waits)."""
         if self._painter is None:
-            self._painter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vidstyle-keyframe")
-        painting = self._painter.submit(contextvars.copy_context().run, self.stylizer.look, rgb)  # the caller's
-        # context: a warning from the keyframe thread names options as the caller does (errors.spell)
-        self._key = _Keyframe(index=index, small=small, painting=painting)
+            self._painter = Worker("keyframe")  # in the caller's context: a warning it gives is spelled alike
+        self._key = _Keyframe(index=index, small=small, painting=self._painter.submit(self.stylizer.look, rgb))
         self._last = (small, np.zeros((*small.gray.shape, 2), np.float32))
         self.keyframes += 1
 

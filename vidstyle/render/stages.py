@@ -14,6 +14,7 @@ import contextvars
 import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Generic, TypeVar
 
@@ -144,6 +145,18 @@ def _thread(target: Callable[[], None], name: str) -> threading.Thread:
     raises or reports are spelled for the same caller: errors.option)."""
     return threading.Thread(target=contextvars.copy_context().run, args=(target,), name=f"vidstyle-{name}",
                             daemon=True)
+
+
+class Worker(ThreadPoolExecutor):
+    """A one-thread executor for work handed off one piece at a time (the carrier's keyframe
+    paintings), named like this module's threads, each piece run in a copy of the submitting
+    caller's context, as `_thread`'s targets are."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(max_workers=1, thread_name_prefix=f"vidstyle-{name}")
+
+    def submit(self, fn: Callable[..., T], /, *args, **kwargs) -> Future[T]:
+        return super().submit(contextvars.copy_context().run, fn, *args, **kwargs)
 
 
 def batched(items: Iterable[T], size: int, is_batchable: Callable[[T], bool]) -> Iterator[list[T] | T]:

@@ -58,7 +58,7 @@ class Stylizer:
         twin.model = (runtimes.build(name, self.model, example) if deferred is None
                       else runtimes.deferred(name, self.model, example, deferred))
         twin.runtime_batch = batch
-        twin.runtime = name if deferred is None else f"{name} from the first keyframe, or torch if it fails there"
+        twin.runtime = name if deferred is None else f"{name} from its first run, or torch if it fails there"
         return twin
 
     def __call__(self, frames: list[np.ndarray]) -> list[np.ndarray]:
