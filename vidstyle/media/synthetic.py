@@ -63,9 +63,12 @@ def _video_stream(out, width: int, height: int, rate: Fraction, time_base: Fract
     stream.pix_fmt = "yuv444p" if width % 2 or height % 2 else "yuv420p"
     stream.time_base = time_base
     stream.codec_context.time_base = time_base
-    stream.options = {"preset": preset, "crf": str(crf)}
-    stream.codec_context.thread_count = 1  # x264's frame threads made the bytes differ from run to run
-    # (measured: 1 of 3 encodes of the same 100 frames); test and benchmark clips must repeat
+    # test and benchmark clips must repeat, byte for byte: a model trained on a frame 2 levels off
+    # paints differently. Two things in x264 made encodes of the same frames differ: its frame
+    # threads (1 of 3 encodes of the same 100 frames), and its macroblock tree, on in every preset
+    # but ultrafast, even on one thread (5 of 6 encodes in one process, 320x180, preset medium)
+    stream.options = {"preset": preset, "crf": str(crf), "x264-params": "mbtree=0"}
+    stream.codec_context.thread_count = 1
     if rotation:
         stream.set_display_rotation(rotation)
     return stream
