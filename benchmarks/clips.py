@@ -1,6 +1,8 @@
 """Clips the benchmarks make for themselves: a camera panning and zooming over a bundled
-painting (real texture at any resolution), H.264 with the product's encoder settings, plus a
-stereo AAC track, so that a transcode has the same work to do as a real clip."""
+painting (real texture at any resolution), H.264 (`synthetic.write_clip`: x264 on one thread,
+without its macroblock tree, so the bytes repeat), plus a stereo AAC track, so that a transcode
+has the same work to do as a real clip. An existing file is reused: delete old ones after that
+writer changes."""
 
 from __future__ import annotations
 

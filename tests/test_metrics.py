@@ -173,23 +173,20 @@ def test_a_moving_scene_knows_its_true_motion():
         assert not (scene.disc_alpha(index - 1)[landed] > 0)[photo_part].any()  # uncovered: left out
 
 
-def test_benchmark_clips_repeat_byte_for_byte(tmp_path):
+@pytest.mark.parametrize("preset", ["medium", "veryfast"])
+def test_benchmark_clips_are_encoded_to_repeat(tmp_path, preset):
     """The quality benchmark trains a model on each clip it writes, and a training frame a couple
-    of levels off paints a different picture: its scene row changed from run to run. x264's
-    macroblock tree gave 5 of 6 encodes of the same frames in one process different bytes."""
-    import hashlib
-    import os
+    of levels off paints a different picture: its scene row changed from run to run. Two things in
+    x264 made encodes of the same frames differ: frame threads, and the macroblock tree (on in
+    these presets) once the process had encoded before. Whether the second shows depends on the
+    process's history, too fragile for a test to reproduce, so this reads the settings x264 itself
+    wrote into the stream (its SEI options string)."""
+    import re
 
     from vidstyle.media.synthetic import write_clip
 
     rng = np.random.default_rng(0)
-    picture = cv2.resize(rng.integers(0, 255, (60, 100, 3), dtype=np.uint8), (520, 240), interpolation=cv2.INTER_CUBIC)
-    picture = cv2.add(picture, rng.integers(0, 6, picture.shape, dtype=np.uint8))  # grain, as a camera's
-    frames = [np.ascontiguousarray(picture[(7 * i) % 50:(7 * i) % 50 + 180, 4 * i:4 * i + 320]) for i in range(50)]
-    digests = set()
-    for k in range(5):
-        junk = [os.urandom(50_000 + 1000 * j) for j in range(40)]  # the heap left dirty, as in a long run: the
-        del junk  # macroblock tree's encodes then differed (4 of 5 distinct); on a fresh heap, rarely
-        clip = write_clip(tmp_path / f"{k}.mp4", iter(frames), crf=16, preset="medium", audio=None)
-        digests.add(hashlib.sha256(clip.read_bytes()).hexdigest())
-    assert len(digests) == 1
+    frames = [rng.integers(0, 255, (48, 64, 3), dtype=np.uint8) for _ in range(5)]
+    clip = write_clip(tmp_path / "clip.mp4", iter(frames), crf=16, preset=preset, audio=None)
+    options = re.search(rb"x264 - core [^\x00]*", clip.read_bytes()).group(0).split()
+    assert b"threads=1" in options and b"mbtree=0" in options

@@ -63,10 +63,11 @@ def _video_stream(out, width: int, height: int, rate: Fraction, time_base: Fract
     stream.pix_fmt = "yuv444p" if width % 2 or height % 2 else "yuv420p"
     stream.time_base = time_base
     stream.codec_context.time_base = time_base
-    # test and benchmark clips must repeat, byte for byte: a model trained on a frame 2 levels off
-    # paints differently. Two things in x264 made encodes of the same frames differ: its frame
-    # threads (1 of 3 encodes of the same 100 frames), and its macroblock tree, on in every preset
-    # but ultrafast, even on one thread (5 of 6 encodes in one process, 320x180, preset medium)
+    # test, benchmark and sample clips must repeat, byte for byte: a model trained on a frame 2
+    # levels off paints differently. Two things in x264 made encodes of the same frames differ: its
+    # frame threads (1 of 3 encodes of the same 100 frames), and its macroblock tree (off already in
+    # ultrafast and superfast), even on one thread, once the process had encoded before: how often
+    # depends on what it encoded (5 of 6 repeats of one 320x180 clip, medium; none in other runs)
     stream.options = {"preset": preset, "crf": str(crf), "x264-params": "mbtree=0"}
     stream.codec_context.thread_count = 1
     if rotation:

@@ -423,12 +423,15 @@ def _stroke_weights(trust0: np.ndarray, trust1: np.ndarray, alpha: float,
     that stayed on the sample's blue hill for a dozen frames. Measured (README, Quality): the
     square left the fleck faint, the eighth power cost the shaky scene more. Equally trusted
     looks split by nearness, as before."""
-    p0 = np.square(np.square(trust0))  # trust ** 4, without pow's cost
+    top = np.maximum(trust0, trust1)  # the trusts as fractions of the larger: tiny ones keep their ratio
+    p0 = np.divide(trust0, top, out=np.zeros_like(top), where=top > 0)
+    p0 = np.square(np.square(p0, out=p0), out=p0)  # ** 4, without pow's cost
     p0 *= 1.0 - alpha
-    p1 = np.square(np.square(trust1))
+    p1 = np.divide(trust1, top, out=np.zeros_like(top), where=top > 0)
+    p1 = np.square(np.square(p1, out=p1), out=p1)
     p1 *= alpha
     total = p0 + p1
-    share = np.divide(p0, total, out=np.full_like(total, 1.0 - alpha), where=total > 1e-12)
+    share = np.divide(p0, total, out=np.zeros_like(total), where=total > 0)  # 0 where neither is trusted
     share *= weight
     return share, weight - share
 
