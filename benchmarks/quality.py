@@ -30,8 +30,20 @@ REPO = Path(__file__).resolve().parent.parent
 DATA = REPO.parent / "shared" / "data" / "photoreal"
 
 
+SCENES = {  # the clips made here: a photo, the disc's texture, and MovingScene's shape
+    "street": ("in1.png", "in2.png", {"size": (640, 272), "frames": 60}),  # the issue's street footage's shape
+    "scene": ("in7.png", "in4.png", {}),
+}
+
+
 def load_rgb(path: Path) -> np.ndarray:
     return cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+
+
+def moving_scene(name: str) -> MovingScene:
+    """One of SCENES, from the photos in ../shared/data (also temporal_floor.py's street)."""
+    photo, thing, shape = SCENES[name]
+    return MovingScene(load_rgb(DATA / photo), load_rgb(DATA / thing), **shape)
 
 
 def main() -> None:
@@ -48,10 +60,8 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     scenes: dict[Path, MovingScene | None] = {REPO / "samples" / "clip.mp4": None}
     if DATA.is_dir():
-        for name, photo, thing, extra in (
-                ("street", "in1.png", "in2.png", {"size": (640, 272), "frames": 60}),  # the issue's footage's shape
-                ("scene", "in7.png", "in4.png", {})):
-            scene = MovingScene(load_rgb(DATA / photo), load_rgb(DATA / thing), **extra)
+        for name in SCENES:
+            scene = moving_scene(name)
             scenes[scene.write(args.out / f"{name}.mp4")] = scene
     train = [f"--{k.replace('_', '-')}={v}" for k, v in vars(args).items()
              if k in ("steps", "train_size", "content_weight", "vgg_weights") and v is not None]

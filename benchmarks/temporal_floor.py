@@ -24,7 +24,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 from moving_scene import true_temporal_ratios
-from quality import DATA, REPO, figure, laplacian_energy, load_rgb, texture_energy
+from quality import REPO, figure, laplacian_energy, moving_scene, texture_energy
 from temporal_check import farneback, measure
 
 import vidstyle
@@ -45,7 +45,7 @@ def main() -> None:
     parser.add_argument("--style", type=Path, default=REPO / "samples" / "starry_night.jpg")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    scene = MovingScene(load_rgb(DATA / "in1.png"), load_rgb(DATA / "in2.png"), size=(640, 272), frames=60)
+    scene = moving_scene("street")
     clip = scene.write(args.out / "street.mp4")
     model_path = args.model or args.out / "street.pt"
     carried, every = args.out / "street-carried.mp4", args.out / "street-every.mp4"

@@ -423,13 +423,17 @@ def _stroke_weights(trust0: np.ndarray, trust1: np.ndarray, alpha: float,
     that stayed on the sample's blue hill for a dozen frames. Measured (README, Quality): the
     square left the fleck faint, the eighth power cost the shaky scene more. Equally trusted
     looks split by nearness, as before."""
-    top = np.maximum(trust0, trust1)  # the trusts as fractions of the larger: tiny ones keep their ratio
-    p0 = np.divide(trust0, top, out=np.zeros_like(top), where=top > 0)
-    p0 = np.square(np.square(p0, out=p0), out=p0)  # ** 4, without pow's cost
-    p0 *= 1.0 - alpha
-    p1 = np.divide(trust1, top, out=np.zeros_like(top), where=top > 0)
-    p1 = np.square(np.square(p1, out=p1), out=p1)
-    p1 *= alpha
+    top = np.maximum(trust0, trust1)
+
+    def steep(trust: np.ndarray, nearness: float) -> np.ndarray:
+        """nearness · (trust / top)⁴: as a fraction of the larger trust, a tiny one keeps its ratio."""
+        part = np.divide(trust, top, out=np.zeros_like(top), where=top > 0)
+        np.square(part, out=part)
+        np.square(part, out=part)  # the fourth power, without pow's cost
+        part *= nearness
+        return part
+
+    p0, p1 = steep(trust0, 1.0 - alpha), steep(trust1, alpha)
     total = p0 + p1
     share = np.divide(p0, total, out=np.zeros_like(total), where=total > 0)  # 0 where neither is trusted
     share *= weight
